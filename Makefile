@@ -1,0 +1,71 @@
+# Navigator's developer entry points. `make help` lists them.
+#
+# Every tool a target needs is installed by the target itself from the package
+# registries (apt, PyPI, the Go module proxy, Maven Central); heavy builds are
+# cached by version under $(NAVIGATOR_CACHE).
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+export NAVIGATOR_CACHE ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/navigator
+UV ?= uv
+PYTEST_TIMEOUT ?= 600
+# Which test tiers `make test` runs (all of them fit in CI's budget today).
+TEST_TIERS ?= unit integration e2e
+PYTEST_ARGS ?=
+
+.PHONY: help
+help: ## List the targets
+	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*?## "}{printf "  %-18s %s\n", $$1, $$2}'
+
+.PHONY: tools
+tools: ## Install system packages and uv (idempotent)
+	@bash hack/install-tools.sh
+
+.PHONY: deps
+deps: tools ## Create the virtualenv from uv.lock
+	@$(UV) sync --locked --quiet
+
+.PHONY: binaries
+binaries: tools ## Build (or reuse cached) etcd and Kubernetes control-plane binaries
+	@bash hack/build-binaries.sh all
+
+.PHONY: test
+test: deps binaries ## Install everything the tests need, then run every test tier
+	@bash hack/run-tests.sh $(TEST_TIERS)
+
+.PHONY: unit
+unit: deps ## Run the unit tests only
+	@bash hack/run-tests.sh unit
+
+.PHONY: lint
+lint: deps ## ruff (lint + format check) and mypy --strict on src/
+	$(UV) run --locked ruff check src tests
+	$(UV) run --locked ruff format --check src tests
+	$(UV) run --locked mypy
+
+.PHONY: fmt
+fmt: deps ## Format the code
+	$(UV) run --locked ruff format src tests
+	$(UV) run --locked ruff check --fix src tests
+
+.PHONY: generate
+generate: deps ## Regenerate committed generated files (CRDs, API docs)
+	@if [ -f hack/generate.sh ]; then bash hack/generate.sh; else echo "nothing to generate"; fi
+
+.PHONY: verify-generate
+verify-generate: generate ## Fail when committed generated files are stale
+	@git diff --exit-code --stat -- deploy docs || { echo "generated files are stale: run 'make generate' and commit"; exit 1; }
+
+.PHONY: demo
+demo: deps binaries ## Bring up the embedded local cluster and show how to use it
+	@bash hack/demo.sh
+
+.PHONY: down
+down: ## Stop the local cluster
+	@$(UV) run --locked navigator local down
+
+.PHONY: bench
+bench: deps binaries ## Run the benchmarks and print their figures
+	@bash hack/bench.sh
