@@ -1,0 +1,21 @@
+"""The `navigator` command."""
+
+from __future__ import annotations
+
+import click
+
+from navigator import __version__
+from navigator.local.cli import local
+
+
+@click.group()
+@click.version_option(__version__, prog_name="navigator")
+def cli() -> None:
+    """Navigator runs distributed databases on Kubernetes as safely as an expert would by hand."""
+
+
+cli.add_command(local)
+
+
+def main() -> None:
+    cli()
