@@ -1,0 +1,121 @@
+"""pytest fixtures for tests against the real local Kubernetes control plane.
+
+- `local_cluster` (session): a running local cluster. By default the session
+  starts its own in `build/test-cluster` (ports and network of its own, so it
+  does not disturb a demo cluster) and stops it at the end. With
+  `NAVIGATOR_TEST_REUSE_CLUSTER=1` it uses (and leaves running) the cluster
+  of the default state directory, which makes repeated local runs fast.
+- `namespace` (function): a fresh namespace, deleted afterwards.
+- `kube` (function): a `lightkube.Client` with the admin identity.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import subprocess
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from lightkube import Client, KubeConfig
+from lightkube.models.meta_v1 import ObjectMeta
+from lightkube.resources.core_v1 import Namespace
+
+from navigator.local import cluster
+from navigator.local.controlplane import ClusterConfig
+from navigator.local.paths import Binaries, default_state_dir
+
+REUSE_ENV = "NAVIGATOR_TEST_REUSE_CLUSTER"
+
+
+def isolated_cluster_config(state_dir: Path) -> ClusterConfig:
+    """Settings for a test-owned cluster: nothing shared with a demo cluster."""
+    return ClusterConfig(
+        state_dir=state_dir,
+        apiserver_port=16443,
+        etcd_client_port=12379,
+        etcd_peer_port=12380,
+        controller_manager_port=20257,
+        scheduler_port=20259,
+        host_ip="10.243.255.254",
+        pod_cidr="10.243.0.0/16",
+        service_cidr="10.95.0.0/16",
+        kubernetes_service_ip="10.95.0.1",
+        netns="navigator-test",
+        host_veth="nav-test",
+    )
+
+
+@dataclass(frozen=True)
+class LocalCluster:
+    """A handle on a running local cluster for tests."""
+
+    config: ClusterConfig
+    binaries: Binaries
+
+    @property
+    def kubeconfig(self) -> Path:
+        return self.config.layout.admin_kubeconfig
+
+    def kubectl(
+        self,
+        *args: str,
+        check: bool = True,
+        input: str | None = None,
+        timeout: float = 60,
+    ) -> subprocess.CompletedProcess[str]:
+        """Run the pinned kubectl against this cluster."""
+        argv: Sequence[str] = [str(self.binaries.kubectl), f"--kubeconfig={self.kubeconfig}", *args]
+        proc = subprocess.run(
+            argv, input=input, capture_output=True, text=True, timeout=timeout, check=False
+        )
+        if check and proc.returncode != 0:
+            raise AssertionError(
+                f"kubectl {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr}"
+            )
+        return proc
+
+    def client(self) -> Client:
+        return Client(config=KubeConfig.from_file(self.kubeconfig), field_manager="navigator-tests")
+
+
+def _repo_build_dir() -> Path:
+    return Path(os.environ.get("NAVIGATOR_BUILD_DIR", Path.cwd() / "build"))
+
+
+@pytest.fixture(scope="session")
+def local_cluster() -> Iterator[LocalCluster]:
+    bins = Binaries.from_cache()
+    if os.environ.get(REUSE_ENV) == "1":
+        state = default_state_dir().resolve()
+        cfg = cluster.load_config(state) or ClusterConfig(state_dir=state)
+        cluster.up(cfg, bins=bins)
+        yield LocalCluster(cfg, bins)
+        return
+    cfg = isolated_cluster_config((_repo_build_dir() / "test-cluster").resolve())
+    try:
+        cluster.up(cfg, bins=bins)
+    except cluster.LocalClusterError as err:
+        pytest.fail(f"could not start the local test cluster: {err}", pytrace=False)
+    try:
+        yield LocalCluster(cfg, bins)
+    finally:
+        cluster.down(cfg, bins=bins)
+
+
+@pytest.fixture
+def kube(local_cluster: LocalCluster) -> Client:
+    return local_cluster.client()
+
+
+@pytest.fixture
+def namespace(local_cluster: LocalCluster) -> Iterator[str]:
+    client = local_cluster.client()
+    name = f"test-{secrets.token_hex(4)}"
+    client.create(Namespace(metadata=ObjectMeta(name=name, labels={"navigator.dev/test": "true"})))
+    try:
+        yield name
+    finally:
+        client.delete(Namespace, name)

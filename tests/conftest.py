@@ -1,0 +1,1 @@
+"""Shared test configuration. The fixtures live in the `navigator.testing` pytest plugin."""
