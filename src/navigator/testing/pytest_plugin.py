@@ -96,13 +96,15 @@ def local_cluster() -> Iterator[LocalCluster]:
         return
     cfg = isolated_cluster_config((_repo_build_dir() / "test-cluster").resolve())
     try:
-        cluster.up(cfg, bins=bins)
+        started = cluster.up(cfg, bins=bins)
     except cluster.LocalClusterError as err:
         pytest.fail(f"could not start the local test cluster: {err}", pytrace=False)
     try:
         yield LocalCluster(cfg, bins)
     finally:
-        cluster.down(cfg, bins=bins)
+        # A cluster another pytest session started (same work tree) is theirs to stop.
+        if started:
+            cluster.down(cfg, bins=bins)
 
 
 @pytest.fixture
