@@ -12,25 +12,14 @@ import pytest
 from navigator.local import cluster, network, processes
 from navigator.local.controlplane import ClusterConfig, components
 from navigator.local.paths import Binaries
-from navigator.testing.pytest_plugin import LocalCluster, isolated_cluster_config
+from navigator.testing.pytest_plugin import LocalCluster, isolated_cluster_config, session_slot
 
 pytestmark = pytest.mark.integration
 
 
 def lifecycle_config(state_dir: Path) -> ClusterConfig:
-    """A third set of ports and addresses: coexists with the demo and the test cluster."""
-    return dataclasses.replace(
-        isolated_cluster_config(state_dir),
-        apiserver_port=26443,
-        etcd_client_port=22379,
-        etcd_peer_port=22380,
-        controller_manager_port=30257,
-        scheduler_port=30259,
-        host_ip="10.242.255.254",
-        pod_cidr="10.242.0.0/16",
-        netns="navigator-life",
-        host_veth="nav-life",
-    )
+    """A slot of its own: coexists with the demo cluster and the session's test cluster."""
+    return isolated_cluster_config(state_dir, slot=session_slot() + 10)
 
 
 def leftovers(cfg: ClusterConfig) -> list[str]:

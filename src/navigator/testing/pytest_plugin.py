@@ -30,21 +30,33 @@ from navigator.local.paths import Binaries, default_state_dir
 REUSE_ENV = "NAVIGATOR_TEST_REUSE_CLUSTER"
 
 
-def isolated_cluster_config(state_dir: Path) -> ClusterConfig:
-    """Settings for a test-owned cluster: nothing shared with a demo cluster."""
+SLOT_ENV = "NAVIGATOR_TEST_SLOT"
+
+
+def session_slot() -> int:
+    """`$NAVIGATOR_TEST_SLOT` (0-9): lets concurrent test sessions on one machine coexist."""
+    slot = int(os.environ.get(SLOT_ENV, "0"))
+    if not 0 <= slot <= 9:
+        raise ValueError(f"{SLOT_ENV} must be 0-9, not {slot}")
+    return slot
+
+
+def isolated_cluster_config(state_dir: Path, slot: int = 0) -> ClusterConfig:
+    """Settings for a test-owned cluster: nothing shared with a demo cluster
+    or with a test cluster of another slot (ports, addresses, netns)."""
     return ClusterConfig(
         state_dir=state_dir,
-        apiserver_port=16443,
-        etcd_client_port=12379,
-        etcd_peer_port=12380,
-        controller_manager_port=20257,
-        scheduler_port=20259,
-        host_ip="10.243.255.254",
-        pod_cidr="10.243.0.0/16",
-        service_cidr="10.95.0.0/16",
-        kubernetes_service_ip="10.95.0.1",
-        netns="navigator-test",
-        host_veth="nav-test",
+        apiserver_port=16443 + 100 * slot,
+        etcd_client_port=12379 + 100 * slot,
+        etcd_peer_port=12380 + 100 * slot,
+        controller_manager_port=20257 + 100 * slot,
+        scheduler_port=20259 + 100 * slot,
+        host_ip=f"10.{243 - slot}.255.254",
+        pod_cidr=f"10.{243 - slot}.0.0/16",
+        service_cidr=f"10.{95 - slot}.0.0/16",
+        kubernetes_service_ip=f"10.{95 - slot}.0.1",
+        netns=f"navigator-test{slot}",
+        host_veth=f"nav-test{slot}",
     )
 
 
@@ -94,7 +106,8 @@ def local_cluster() -> Iterator[LocalCluster]:
         cluster.up(cfg, bins=bins)
         yield LocalCluster(cfg, bins)
         return
-    cfg = isolated_cluster_config((_repo_build_dir() / "test-cluster").resolve())
+    slot = session_slot()
+    cfg = isolated_cluster_config((_repo_build_dir() / f"test-cluster-{slot}").resolve(), slot)
     try:
         started = cluster.up(cfg, bins=bins)
     except cluster.LocalClusterError as err:
