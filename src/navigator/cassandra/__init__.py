@@ -1,0 +1,1 @@
+"""Apache Cassandra runtime: the fetched distribution, its config and its image."""

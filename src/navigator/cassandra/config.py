@@ -1,0 +1,176 @@
+"""Pure builders for one Cassandra node: cassandra.yaml, rackdc and the java command.
+
+Tuned for small machines (2 cores shared by several nodes): few tokens, one
+compactor, small thread pools and caches. Nothing here touches the system.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from navigator.cassandra.distribution import DAEMON_CLASS, NODETOOL_CLASS
+
+CQL_PORT = 9042
+STORAGE_PORT = 7000
+JMX_PORT = 7199
+DEFAULT_HEAP = "512M"
+
+
+@dataclass(frozen=True)
+class NodeConfig:
+    """What differs between the nodes of one cluster."""
+
+    name: str
+    address: str
+    seeds: tuple[str, ...]
+    data_dir: Path
+    cluster_name: str = "navigator"
+    dc: str = "dc1"
+    rack: str = "rack1"
+    num_tokens: int = 16
+    heap: str = DEFAULT_HEAP
+
+    @property
+    def conf_dir(self) -> Path:
+        return self.data_dir / "conf"
+
+    @property
+    def log_dir(self) -> Path:
+        return self.data_dir / "logs"
+
+
+def cassandra_yaml(node: NodeConfig) -> dict[str, Any]:
+    """The settings of one node's cassandra.yaml (Cassandra 5.0 key names)."""
+    data = node.data_dir
+    return {
+        "cluster_name": node.cluster_name,
+        "num_tokens": node.num_tokens,
+        "allocate_tokens_for_local_replication_factor": 3,
+        "partitioner": "org.apache.cassandra.dht.Murmur3Partitioner",
+        "endpoint_snitch": "GossipingPropertyFileSnitch",
+        "seed_provider": [
+            {
+                "class_name": "org.apache.cassandra.locator.SimpleSeedProvider",
+                "parameters": [{"seeds": ",".join(node.seeds)}],
+            }
+        ],
+        "listen_address": node.address,
+        "rpc_address": node.address,
+        "storage_port": STORAGE_PORT,
+        "native_transport_port": CQL_PORT,
+        "start_native_transport": True,
+        "data_file_directories": [str(data / "data")],
+        "commitlog_directory": str(data / "commitlog"),
+        "saved_caches_directory": str(data / "saved_caches"),
+        "hints_directory": str(data / "hints"),
+        "cdc_raw_directory": str(data / "cdc_raw"),
+        "commitlog_sync": "periodic",
+        "commitlog_sync_period": "10000ms",
+        "commitlog_segment_size": "8MiB",
+        **_small_machine_tuning(),
+    }
+
+
+def _small_machine_tuning() -> dict[str, Any]:
+    """Fewer threads and smaller caches: several nodes share 2 cores."""
+    return {
+        "concurrent_compactors": 1,
+        "concurrent_reads": 4,
+        "concurrent_writes": 4,
+        "concurrent_counter_writes": 4,
+        "concurrent_materialized_view_writes": 2,
+        "native_transport_max_threads": 16,
+        "memtable_flush_writers": 1,
+        "memtable_heap_space": "64MiB",
+        "memtable_offheap_space": "64MiB",
+        "key_cache_size": "8MiB",
+        "counter_cache_size": "0MiB",
+        "file_cache_size": "32MiB",
+        "compaction_throughput": "0MiB/s",
+        "auto_snapshot": False,
+        "hinted_handoff_enabled": True,
+        "dynamic_snitch": False,
+        "authenticator": "AllowAllAuthenticator",
+        "authorizer": "AllowAllAuthorizer",
+    }
+
+
+def render_cassandra_yaml(node: NodeConfig) -> str:
+    return yaml.safe_dump(cassandra_yaml(node), sort_keys=False)
+
+
+def render_rackdc(node: NodeConfig) -> str:
+    return f"dc={node.dc}\nrack={node.rack}\n"
+
+
+def system_properties(node: NodeConfig) -> list[str]:
+    """-D flags: per-node paths and the ccm-style fast-start switches."""
+    return [
+        f"-Dcassandra.config=file://{node.conf_dir / 'cassandra.yaml'}",
+        f"-Dlogback.configurationFile={node.conf_dir / 'logback.xml'}",
+        f"-Dcassandra.logdir={node.log_dir}",
+        f"-Dcassandra.storagedir={node.data_dir}",
+        "-Dcassandra-foreground=yes",
+        "-Dcassandra.skip_wait_for_gossip_to_settle=0",
+        "-Dcassandra.ring_delay_ms=5000",
+        "-Dcassandra.superuser_setup_delay_ms=0",
+    ]
+
+
+def daemon_command(
+    node: NodeConfig,
+    *,
+    java: str,
+    jvm_options: Sequence[str],
+    classpath: str,
+    jamm_agent: Path | None = None,
+) -> list[str]:
+    """The java command line that runs one node in the foreground."""
+    agent = [f"-javaagent:{jamm_agent}"] if jamm_agent else []
+    heap = [f"-Xms{node.heap}", f"-Xmx{node.heap}"]
+    options = [opt for opt in jvm_options if not opt.startswith(("-Xms", "-Xmx"))]
+    return [
+        java,
+        *options,
+        *heap,
+        *agent,
+        *system_properties(node),
+        "-cp",
+        classpath,
+        DAEMON_CLASS,
+    ]
+
+
+def module_flags(jvm_options: Sequence[str]) -> list[str]:
+    """The ``--add-exports``/``--add-opens`` flags (tools need them too)."""
+    return [opt for opt in jvm_options if opt.startswith("--add-")]
+
+
+def nodetool_command(
+    *args: str,
+    java: str,
+    classpath: str,
+    jvm_options: Sequence[str] = (),
+    host: str = "127.0.0.1",
+) -> list[str]:
+    """nodetool as a plain java command (small heap, quick start)."""
+    return [
+        java,
+        *module_flags(jvm_options),
+        "-Xmx128M",
+        "-XX:+UseSerialGC",
+        "-XX:TieredStopAtLevel=1",
+        "-cp",
+        classpath,
+        NODETOOL_CLASS,
+        "-h",
+        host,
+        "-p",
+        str(JMX_PORT),
+        *args,
+    ]

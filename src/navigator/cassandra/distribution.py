@@ -1,0 +1,62 @@
+"""The fetched Apache Cassandra distribution in the cache (see hack/fetch-cassandra.sh)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from navigator.local.paths import cache_root
+from navigator.versions import pinned
+
+JVM_OPTIONS_FILE = "jvm17-server.options"
+DAEMON_CLASS = "org.apache.cassandra.service.CassandraDaemon"
+NODETOOL_CLASS = "org.apache.cassandra.tools.NodeTool"
+
+
+class DistributionMissing(FileNotFoundError):
+    """The pinned Cassandra is not in the cache: run `make cassandra`."""
+
+
+@dataclass(frozen=True)
+class Distribution:
+    """An unpacked distribution: ``bin/``, ``conf/``, ``lib/`` under ``home``."""
+
+    version: str
+    home: Path
+
+    @classmethod
+    def from_cache(cls, version: str | None = None, root: Path | None = None) -> Distribution:
+        v = version or pinned_cassandra_version()
+        dist = cls(version=v, home=(root or cache_root()) / "cassandra" / v)
+        if not (dist.home / ".complete").is_file():
+            raise DistributionMissing(f"Cassandra {v} is not fetched; run `make cassandra`")
+        return dist
+
+    @property
+    def conf(self) -> Path:
+        return self.home / "conf"
+
+    @property
+    def lib(self) -> Path:
+        return self.home / "lib"
+
+    def classpath(self, conf_dir: Path | None = None) -> str:
+        """Config dir first (for logback.xml), then every jar in ``lib/``."""
+        return f"{conf_dir or self.conf}:{self.lib}/*"
+
+    def jvm_options(self) -> list[str]:
+        return parse_jvm_options((self.conf / JVM_OPTIONS_FILE).read_text())
+
+    def jamm_agent(self) -> Path | None:
+        jars = sorted(self.lib.glob("jamm-*.jar"))
+        return jars[-1] if jars else None
+
+
+def pinned_cassandra_version() -> str:
+    return pinned().cassandra
+
+
+def parse_jvm_options(text: str) -> list[str]:
+    """One option per line; blank lines and ``#`` comments are skipped."""
+    lines = (line.strip() for line in text.splitlines())
+    return [line for line in lines if line and not line.startswith("#")]
