@@ -31,8 +31,12 @@ deps: tools ## Create the virtualenv from uv.lock
 binaries: tools ## Build (or reuse cached) etcd and Kubernetes control-plane binaries
 	@bash hack/build-binaries.sh all
 
+.PHONY: cassandra
+cassandra: ## Fetch (or reuse cached) Apache Cassandra and build the local cassandra image
+	@bash hack/build-images.sh
+
 .PHONY: test
-test: deps binaries ## Install everything the tests need, then run every test tier
+test: deps binaries cassandra ## Install everything the tests need, then run every test tier
 	@bash hack/run-tests.sh $(TEST_TIERS)
 
 .PHONY: unit
@@ -59,7 +63,7 @@ verify-generate: generate ## Fail when committed generated files are stale
 	@git diff --exit-code --stat -- deploy docs || { echo "generated files are stale: run 'make generate' and commit"; exit 1; }
 
 .PHONY: demo
-demo: deps binaries ## Bring up the embedded local cluster and show how to use it
+demo: deps binaries cassandra ## Bring up the embedded local cluster and show how to use it
 	@bash hack/demo.sh
 
 .PHONY: down
