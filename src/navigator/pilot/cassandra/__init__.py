@@ -1,0 +1,1 @@
+"""The pilot's Cassandra adapter: JMX over HTTP (Jolokia) facts and operations."""

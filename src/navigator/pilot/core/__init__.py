@@ -1,0 +1,1 @@
+"""Database-agnostic pilot core. Must not import any adapter package."""
