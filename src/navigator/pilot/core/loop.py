@@ -1,0 +1,267 @@
+"""The pilot's main loop, database-agnostic.
+
+One task supervises the database child; one loop observes facts, reads the
+Pilot object, takes the next step of each intent, and writes status only when
+it changed. SIGTERM drains the database before stopping it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Generic, Protocol, TypeVar
+
+from prometheus_client import Counter, Gauge
+
+from navigator.pilot.core import supervisor
+from navigator.pilot.core.intents import (
+    Begin,
+    Intent,
+    Outcome,
+    Phase,
+    Progress,
+    Record,
+    Wait,
+    next_step,
+)
+from navigator.pilot.core.probes import Checks, serve
+
+log = logging.getLogger("navigator.pilot")
+
+F = TypeVar("F")
+
+STATUS_WRITES = Counter("navigator_pilot_status_writes_total", "Pilot status writes to the API")
+OBSERVE_ERRORS = Counter("navigator_pilot_observe_errors_total", "Failed fact observations")
+INTENTS_STARTED = Counter("navigator_pilot_intents_started_total", "Operations started", ["action"])
+DB_UP = Gauge("navigator_pilot_database_running", "1 while the database process runs")
+DB_READY = Gauge("navigator_pilot_database_ready", "1 while the node is ready for clients")
+
+
+class Adapter(Protocol[F]):
+    """What the core needs from a database."""
+
+    def command(self) -> Sequence[str]: ...
+    async def prepare(self) -> None: ...
+    async def observe(self) -> F: ...
+    def progress(self, action: str, facts: F | None) -> Progress: ...
+    def refusal(self, action: str, facts: F) -> str | None: ...
+    async def begin(self, action: str) -> None: ...
+    async def drain(self) -> None: ...
+    def ready(self, facts: F | None) -> tuple[bool, str]: ...
+    def report(self, facts: F | None) -> dict[str, Any]: ...
+    async def alive(self) -> tuple[bool, str]: ...
+
+
+@dataclass(frozen=True)
+class PilotState:
+    """What the Pilot object says right now."""
+
+    intents: tuple[Intent, ...]
+    outcomes: tuple[Outcome, ...]
+    status: dict[str, Any]
+
+
+class Store(Protocol):
+    async def read(self) -> PilotState: ...
+    async def write_status(self, status: dict[str, Any]) -> None: ...
+
+
+def may_run_database(outcomes: Sequence[Outcome]) -> bool:
+    """Never run a node whose decommission has completed: it left the ring for good."""
+    return not any(o.action == "Decommission" and o.phase is Phase.SUCCEEDED for o in outcomes)
+
+
+@dataclass
+class Settings:
+    probe_host: str = "0.0.0.0"
+    probe_port: int = 8080
+    interval: float = 2.0
+    drain_timeout: float = 60.0
+    stop_grace: float = 30.0
+
+
+@dataclass
+class Pilot(Generic[F]):
+    adapter: Adapter[F]
+    store: Store
+    settings: Settings = field(default_factory=Settings)
+    facts: F | None = None
+    last_error: str = ""
+    child: supervisor.Child | None = None
+    in_flight: dict[str, asyncio.Task[None]] = field(default_factory=dict)
+    written: dict[str, Any] | None = None
+    outcomes: dict[str, Outcome] = field(default_factory=dict)
+    stopping: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def run(self) -> int:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.stopping.set)
+        server = await serve(
+            Checks(live=self._live, ready=self._ready),
+            self.settings.probe_host,
+            self.settings.probe_port,
+        )
+        try:
+            state = await self.store.read()
+            self.outcomes = {o.id: o for o in state.outcomes}
+            self.written = state.status or None
+            if may_run_database(state.outcomes):
+                await self.adapter.prepare()
+                self.child = await supervisor.start(self.adapter.command())
+                DB_UP.set(1)
+                log.info("database started", extra={"pid": self.child.pid})
+            else:
+                log.info("decommission completed earlier: not starting the database")
+            return await self._loop()
+        finally:
+            server.close()
+            for task in self.in_flight.values():
+                task.cancel()
+
+    async def _loop(self) -> int:
+        next_tick = 0.0
+        while True:
+            if self.stopping.is_set():
+                return await self._shutdown()
+            if self.child is not None and not self.child.running:
+                code = supervisor.exit_code(self.child.process.returncode or 0)
+                DB_UP.set(0)
+                if self._decommissioned():
+                    log.info("database stopped after its decommission")
+                    self.child = None
+                else:
+                    log.error("database exited unexpectedly", extra={"code": code})
+                    return code
+            if time.monotonic() >= next_tick:
+                await self.tick()
+                next_tick = time.monotonic() + self.settings.interval
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stopping.wait(), 0.2)
+
+    async def tick(self) -> None:
+        """Observe, advance intents, report. Never raises for a transient failure."""
+        await self._observe()
+        try:
+            state = await self.store.read()
+        except Exception as err:  # the API may be briefly unreachable
+            self.last_error = f"reading Pilot: {err}"
+            log.warning("cannot read Pilot", extra={"error": str(err)})
+            return
+        for o in state.outcomes:
+            self.outcomes.setdefault(o.id, o)
+        for intent in state.intents:
+            await self._advance(intent)
+        await self._write(self._status())
+        if self._decommissioned() and self.child is not None and self.child.running:
+            log.info("decommission complete: stopping the database for good")
+            await self.child.stop(self.settings.stop_grace)
+
+    async def _observe(self) -> None:
+        if self.child is None or not self.child.running:
+            self.facts = None
+            return
+        try:
+            self.facts = await self.adapter.observe()
+            self.last_error = ""
+        except Exception as err:
+            OBSERVE_ERRORS.inc()
+            self.facts = None
+            self.last_error = str(err)
+        DB_READY.set(1 if self.adapter.ready(self.facts)[0] else 0)
+
+    async def _advance(self, intent: Intent) -> None:
+        facts = self.facts
+        progress = self.adapter.progress(intent.action, facts)
+        refusal = self.adapter.refusal(intent.action, facts) if facts is not None else None
+        task = self.in_flight.get(intent.id)
+        in_flight = task is not None and not task.done()
+        step = next_step(
+            intent, self.outcomes.get(intent.id), progress, refusal=refusal, in_flight=in_flight
+        )
+        if isinstance(step, Record):
+            self.outcomes[intent.id] = step.outcome
+            log.info("intent %s: %s", intent.id, step.outcome.phase)
+        elif isinstance(step, Begin):
+            self.outcomes[intent.id] = step.outcome
+            # Record Running before starting, so a crash right after is seen as in progress.
+            await self._write(self._status())
+            INTENTS_STARTED.labels(intent.action).inc()
+            log.info("intent %s: starting %s", intent.id, intent.action)
+            self.in_flight[intent.id] = asyncio.create_task(self._execute(intent))
+        elif isinstance(step, Wait):
+            log.debug("intent %s waits: %s", intent.id, step.reason)
+
+    async def _execute(self, intent: Intent) -> None:
+        try:
+            await self.adapter.begin(intent.action)
+        except Exception as err:
+            # The database reports the real outcome through its state; keep the reason.
+            self.last_error = f"{intent.action}: {err}"
+            log.warning("operation returned an error", extra={"error": str(err)})
+
+    def _decommissioned(self) -> bool:
+        return not may_run_database(list(self.outcomes.values()))
+
+    def _status(self) -> dict[str, Any]:
+        facts = self.adapter.report(self.facts)
+        ready, reason = self.adapter.ready(self.facts)
+        if self._decommissioned():
+            ready, reason = False, "decommissioned"
+        return {
+            "facts": facts,
+            "ready": ready,
+            "readyReason": reason,
+            "databaseRunning": self.child is not None and self.child.running,
+            "intents": [
+                {
+                    "id": o.id,
+                    "action": o.action,
+                    "phase": str(o.phase),
+                    "message": o.message,
+                    "attempts": o.attempts,
+                }
+                for o in sorted(self.outcomes.values(), key=lambda o: o.id)
+            ],
+            "lastError": self.last_error,
+        }
+
+    async def _write(self, status: dict[str, Any]) -> None:
+        if status == self.written:
+            return
+        await self.store.write_status(status)
+        STATUS_WRITES.inc()
+        self.written = status
+
+    async def _live(self) -> tuple[bool, str]:
+        if self.child is None:
+            return True, "database intentionally stopped"
+        if not self.child.running:
+            return False, "database process exited"
+        return await self.adapter.alive()
+
+    async def _ready(self) -> tuple[bool, str]:
+        if self._decommissioned():
+            return False, "decommissioned"
+        return self.adapter.ready(self.facts)
+
+    async def _shutdown(self) -> int:
+        log.info("termination requested: draining the database")
+        for task in self.in_flight.values():
+            task.cancel()
+        if self.child is None or not self.child.running:
+            return 0
+        try:
+            await asyncio.wait_for(self.adapter.drain(), self.settings.drain_timeout)
+            log.info("drained")
+        except Exception as err:
+            log.warning("drain failed; stopping anyway", extra={"error": str(err)})
+        code = await self.child.stop(self.settings.stop_grace)
+        DB_UP.set(0)
+        log.info("database stopped", extra={"code": code})
+        return 0
