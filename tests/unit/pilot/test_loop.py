@@ -1,0 +1,188 @@
+"""The pilot loop with a fake database adapter and an in-memory Pilot object.
+
+The real database and API server are exercised by the e2e tests; here the
+sequencing is checked: record before start, one start per intent, restart
+safety, no write without change, drain before stop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from navigator.pilot.core.intents import Intent, Outcome, Phase, Progress
+from navigator.pilot.core.loop import Pilot, PilotState, Settings, may_run_database
+
+pytestmark = [pytest.mark.unit, pytest.mark.timeout(30)]
+
+
+@dataclass
+class FakeDB:
+    mode: str = "NORMAL"
+    calls: list[str] = field(default_factory=list)
+
+    def command(self) -> Sequence[str]:
+        return ["sleep", "60"]
+
+    async def prepare(self) -> None:
+        self.calls.append("prepare")
+
+    async def observe(self) -> str:
+        return self.mode
+
+    def progress(self, action: str, facts: str | None) -> Progress:
+        if facts is None:
+            return Progress.UNKNOWN
+        return {"LEAVING": Progress.IN_PROGRESS, "DECOMMISSIONED": Progress.DONE}.get(
+            facts, Progress.NOT_STARTED
+        )
+
+    def refusal(self, action: str, facts: str) -> str | None:
+        return None
+
+    async def begin(self, action: str) -> None:
+        self.calls.append(f"begin {action}")
+        self.mode = "LEAVING"
+
+    async def drain(self) -> None:
+        self.calls.append("drain")
+
+    def ready(self, facts: str | None) -> tuple[bool, str]:
+        return facts == "NORMAL", facts or "down"
+
+    def report(self, facts: str | None) -> dict[str, Any]:
+        return {"operationMode": facts}
+
+    async def alive(self) -> tuple[bool, str]:
+        return True, "ok"
+
+
+@dataclass
+class FakeStore:
+    intents: tuple[Intent, ...] = ()
+    status: dict[str, Any] = field(default_factory=dict)
+    writes: list[dict[str, Any]] = field(default_factory=list)
+
+    async def read(self) -> PilotState:
+        outcomes = tuple(
+            Outcome(i["id"], i["action"], Phase(i["phase"]), i["message"], i["attempts"])
+            for i in self.status.get("intents", [])
+        )
+        return PilotState(self.intents, outcomes, self.status)
+
+    async def write_status(self, status: dict[str, Any]) -> None:
+        self.writes.append(status)
+        self.status = status
+
+
+DECOM = Intent("d-1", "Decommission")
+
+
+def pilot(db: FakeDB, store: FakeStore) -> Pilot[str]:
+    return Pilot(db, store, Settings(probe_host="127.0.0.1", probe_port=0, interval=0.05))
+
+
+async def until(predicate: Any, seconds: float = 10.0) -> None:
+    async with asyncio.timeout(seconds):
+        while not predicate():  # noqa: ASYNC110 (fakes have no event to wait on)
+            await asyncio.sleep(0.02)
+
+
+async def run_until(p: Pilot[str], predicate: Any) -> asyncio.Task[int]:
+    task = asyncio.create_task(p.run())
+    await until(predicate)
+    return task
+
+
+async def stop(p: Pilot[str], task: asyncio.Task[int]) -> int:
+    p.stopping.set()
+    return await asyncio.wait_for(task, 10)
+
+
+def phases(store: FakeStore) -> list[str]:
+    return [i["phase"] for i in store.status.get("intents", [])]
+
+
+async def test_decommission_runs_once_and_stops_the_database() -> None:
+    db, store = FakeDB(), FakeStore(intents=(DECOM,))
+    p = pilot(db, store)
+    task = await run_until(p, lambda: db.mode == "LEAVING")
+    # Running was written before the operation began.
+    assert any(i["phase"] == "Running" for w in store.writes for i in w.get("intents", []))
+    await asyncio.sleep(0.3)
+    db.mode = "DECOMMISSIONED"
+    await until(lambda: phases(store) == ["Succeeded"] and not (p.child and p.child.running))
+    assert db.calls.count("begin Decommission") == 1
+    assert store.status["ready"] is False
+    assert await stop(p, task) == 0
+
+
+async def test_a_restarted_pilot_resumes_watching_instead_of_starting_again() -> None:
+    db = FakeDB(mode="LEAVING")
+    running = {
+        "id": "d-1",
+        "action": "Decommission",
+        "phase": "Running",
+        "message": "",
+        "attempts": 1,
+    }
+    store = FakeStore(intents=(DECOM,), status={"intents": [running]})
+    p = pilot(db, store)
+    task = await run_until(p, lambda: bool(store.writes))
+    await asyncio.sleep(0.3)
+    assert "begin Decommission" not in db.calls
+    db.mode = "DECOMMISSIONED"
+    await until(lambda: phases(store) == ["Succeeded"])
+    assert "begin Decommission" not in db.calls
+    await stop(p, task)
+
+
+async def test_a_decommissioned_member_never_starts_its_database_again() -> None:
+    done = {
+        "id": "d-1",
+        "action": "Decommission",
+        "phase": "Succeeded",
+        "message": "",
+        "attempts": 1,
+    }
+    db, store = FakeDB(), FakeStore(intents=(DECOM,), status={"intents": [done]})
+    p = pilot(db, store)
+    task = asyncio.create_task(p.run())
+    await asyncio.sleep(0.3)
+    assert p.child is None
+    assert "prepare" not in db.calls
+    await stop(p, task)
+
+
+async def test_unchanged_facts_cause_no_write() -> None:
+    db, store = FakeDB(), FakeStore()
+    p = pilot(db, store)
+    task = await run_until(p, lambda: bool(store.writes))
+    await asyncio.sleep(0.5)  # about ten more ticks
+    assert len(store.writes) == 1
+    db.mode = "DRAINED"
+    await until(lambda: len(store.writes) >= 2)
+    await stop(p, task)
+
+
+async def test_termination_drains_before_stopping() -> None:
+    db, store = FakeDB(), FakeStore()
+    p = pilot(db, store)
+    task = await run_until(p, lambda: p.child is not None)
+    child = p.child
+    assert child is not None
+    assert await stop(p, task) == 0
+    assert db.calls[-1] == "drain"
+    assert not child.running
+
+
+def test_may_run_database() -> None:
+    ok = Outcome("a", "Drain", Phase.SUCCEEDED)
+    gone = Outcome("b", "Decommission", Phase.SUCCEEDED)
+    refused = Outcome("c", "Decommission", Phase.REFUSED)
+    assert may_run_database([ok, refused])
+    assert not may_run_database([ok, gone])
