@@ -17,7 +17,17 @@ version="${1:-${CASSANDRA_VERSION}}"
 cache="${NAVIGATOR_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/navigator}"
 dest="${cache}/cassandra/${version}"
 
+# bin/ and conf/ are ours and tiny: refresh them from the repository every time.
+install_scripts() {
+  local into="$1"
+  rm -rf "${into}/bin" "${into}/conf"
+  cp -r "${repo_root}/src/navigator/cassandra/dist/bin" "${into}/bin"
+  cp -r "${repo_root}/src/navigator/cassandra/dist/conf" "${into}/conf"
+  chmod 0755 "${into}/bin/"*
+}
+
 if [[ -f "${dest}/.complete" ]]; then
+  install_scripts "${dest}"
   echo "cassandra ${version}: cached in ${dest}"
   exit 0
 fi
@@ -47,9 +57,7 @@ echo "cassandra ${version}: resolving cassandra-all and its runtime dependencies
 mvn -q -f "${work}/pom.xml" dependency:copy-dependencies \
   -DincludeScope=runtime -DoutputDirectory="${work}/dist/lib"
 
-cp -r "${repo_root}/src/navigator/cassandra/dist/bin" "${work}/dist/bin"
-cp -r "${repo_root}/src/navigator/cassandra/dist/conf" "${work}/dist/conf"
-chmod 0755 "${work}/dist/bin/"*
+install_scripts "${work}/dist"
 mkdir -p "${work}/dist/data" "${work}/dist/logs"
 echo "${version}" >"${work}/dist/VERSION"
 touch "${work}/dist/.complete"

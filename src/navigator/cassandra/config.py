@@ -156,12 +156,15 @@ def nodetool_command(
     java: str,
     classpath: str,
     jvm_options: Sequence[str] = (),
+    logback: Path | None = None,
     host: str = "127.0.0.1",
 ) -> list[str]:
-    """nodetool as a plain java command (small heap, quick start)."""
+    """nodetool as a plain java command (small heap, quick start, quiet logging)."""
+    logging = [f"-Dlogback.configurationFile={logback}"] if logback else []
     return [
         java,
         *module_flags(jvm_options),
+        *logging,
         "-Xmx128M",
         "-XX:+UseSerialGC",
         "-XX:TieredStopAtLevel=1",

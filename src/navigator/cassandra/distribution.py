@@ -9,6 +9,7 @@ from navigator.local.paths import cache_root
 from navigator.versions import pinned
 
 JVM_OPTIONS_FILE = "jvm17-server.options"
+TOOLS_LOGBACK = "logback-tools.xml"
 DAEMON_CLASS = "org.apache.cassandra.service.CassandraDaemon"
 NODETOOL_CLASS = "org.apache.cassandra.tools.NodeTool"
 
@@ -43,6 +44,10 @@ class Distribution:
     def classpath(self, conf_dir: Path | None = None) -> str:
         """Config dir first (for logback.xml), then every jar in ``lib/``."""
         return f"{conf_dir or self.conf}:{self.lib}/*"
+
+    def lib_classpath(self) -> str:
+        """Jars only: tools must not pick up the server's logback.xml."""
+        return f"{self.lib}/*"
 
     def jvm_options(self) -> list[str]:
         return parse_jvm_options((self.conf / JVM_OPTIONS_FILE).read_text())

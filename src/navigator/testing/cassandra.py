@@ -35,7 +35,7 @@ from navigator.cassandra.config import (
     render_cassandra_yaml,
     render_rackdc,
 )
-from navigator.cassandra.distribution import Distribution
+from navigator.cassandra.distribution import TOOLS_LOGBACK, Distribution
 
 log = logging.getLogger(__name__)
 
@@ -252,8 +252,9 @@ class CassandraCluster:
         command = nodetool_command(
             *args,
             java=self.java,
-            classpath=self.dist.classpath(),
+            classpath=self.dist.lib_classpath(),
             jvm_options=self.dist.jvm_options(),
+            logback=self.dist.conf / TOOLS_LOGBACK,
         )
         result = subprocess.run(
             ["ip", "netns", "exec", node.netns, *command],
