@@ -33,6 +33,7 @@ binaries: tools ## Build (or reuse cached) etcd and Kubernetes control-plane bin
 
 .PHONY: cassandra
 cassandra: ## Fetch (or reuse cached) Apache Cassandra and build the local cassandra image
+	@bash hack/fetch-jolokia.sh
 	@bash hack/build-images.sh
 
 .PHONY: test

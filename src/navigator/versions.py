@@ -33,6 +33,7 @@ class Versions:
     etcd: str
     coredns: str
     cassandra: str
+    jolokia: str
 
 
 @cache
@@ -43,4 +44,5 @@ def pinned() -> Versions:
         etcd=pins["ETCD_VERSION"],
         coredns=pins["COREDNS_VERSION"],
         cassandra=pins["CASSANDRA_VERSION"],
+        jolokia=pins["JOLOKIA_VERSION"],
     )
