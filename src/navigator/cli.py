@@ -6,6 +6,7 @@ import click
 
 from navigator import __version__
 from navigator.local.cli import local
+from navigator.pilot.cli import pilot
 
 
 @click.group()
@@ -15,6 +16,7 @@ def cli() -> None:
 
 
 cli.add_command(local)
+cli.add_command(pilot)
 
 
 def main() -> None:

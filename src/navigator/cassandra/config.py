@@ -34,14 +34,18 @@ class NodeConfig:
     rack: str = "rack1"
     num_tokens: int = 16
     heap: str = DEFAULT_HEAP
+    # Where config and logs go; by default under the data directory. In a pod
+    # the pilot renders into the image's CASSANDRA_CONF and log directory.
+    conf: Path | None = None
+    logs: Path | None = None
 
     @property
     def conf_dir(self) -> Path:
-        return self.data_dir / "conf"
+        return self.conf or self.data_dir / "conf"
 
     @property
     def log_dir(self) -> Path:
-        return self.data_dir / "logs"
+        return self.logs or self.data_dir / "logs"
 
 
 def cassandra_yaml(node: NodeConfig) -> dict[str, Any]:

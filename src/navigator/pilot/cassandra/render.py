@@ -1,0 +1,120 @@
+"""Render one member's Cassandra configuration and command line in its pod.
+
+Inputs: this pod's identity, the seed addresses resolved from the API, the
+user's allowed overrides from the CassandraCluster spec, and the image's
+layout. Pure: returns file contents and argv; the adapter writes them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from navigator.cassandra.config import (
+    NodeConfig,
+    cassandra_yaml,
+    daemon_command,
+    render_rackdc,
+)
+from navigator.cassandra.distribution import parse_jvm_options
+from navigator.pilot.cassandra.adapter import Launch
+from navigator.pilot.core.identity import Identity
+
+JOLOKIA_PORT = 8778
+
+# cassandra.yaml keys Navigator owns: a user override of these is refused
+# (admission refuses them too; this is the pilot's own guard).
+OWNED_KEYS = frozenset(
+    {
+        "cluster_name",
+        "listen_address",
+        "listen_interface",
+        "broadcast_address",
+        "rpc_address",
+        "rpc_interface",
+        "broadcast_rpc_address",
+        "seed_provider",
+        "endpoint_snitch",
+        "data_file_directories",
+        "commitlog_directory",
+        "saved_caches_directory",
+        "hints_directory",
+        "cdc_raw_directory",
+        "storage_port",
+        "native_transport_port",
+    }
+)
+
+
+class ConfigError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where things live in the database image (the official image's paths)."""
+
+    cassandra_home: Path = Path("/opt/cassandra")
+    conf_dir: Path = Path("/etc/cassandra")
+    data_dir: Path = Path("/var/lib/cassandra")
+    log_dir: Path = Path("/var/log/cassandra")
+    jolokia_agent: Path = Path("/opt/navigator/jolokia-agent.jar")
+    java: str = "java"
+
+
+@dataclass(frozen=True)
+class Overrides:
+    cassandra_yaml: Mapping[str, Any] = field(default_factory=dict)
+    jvm_options: Sequence[str] = ()
+    heap: str = "512M"
+
+
+def render(
+    identity: Identity,
+    seeds: Sequence[str],
+    overrides: Overrides,
+    layout: Layout,
+    *,
+    jvm_options_text: str,
+    jamm_agent: Path | None = None,
+) -> Launch:
+    owned = sorted(OWNED_KEYS & set(overrides.cassandra_yaml))
+    if owned:
+        raise ConfigError(f"config.cassandraYaml sets keys Navigator owns: {', '.join(owned)}")
+    node = NodeConfig(
+        name=identity.pod_name,
+        address=identity.pod_ip,
+        seeds=tuple(seeds) or (identity.pod_ip,),
+        data_dir=layout.data_dir,
+        cluster_name=identity.cluster,
+        dc=identity.datacenter,
+        rack=identity.rack,
+        heap=overrides.heap,
+        conf=layout.conf_dir,
+        logs=layout.log_dir,
+    )
+    settings = {**cassandra_yaml(node), **overrides.cassandra_yaml}
+    jvm = [*parse_jvm_options(jvm_options_text), *overrides.jvm_options]
+    argv = daemon_command(
+        node,
+        java=layout.java,
+        jvm_options=jvm,
+        classpath=f"{layout.conf_dir}:{layout.cassandra_home}/lib/*",
+        jamm_agent=jamm_agent,
+    )
+    argv.insert(1, jolokia_agent_flag(layout.jolokia_agent))
+    files = {
+        layout.conf_dir / "cassandra.yaml": yaml.safe_dump(settings, sort_keys=True),
+        layout.conf_dir / "cassandra-rackdc.properties": render_rackdc(node),
+    }
+    return Launch(files=files, argv=tuple(argv), cql_host=identity.pod_ip)
+
+
+def jolokia_agent_flag(jar: Path) -> str:
+    """JMX over HTTP on loopback only: the pilot is the sole client, inside the pod."""
+    options = f"host=127.0.0.1,port={JOLOKIA_PORT},discoveryEnabled=false"
+    return f"-javaagent:{jar}={options}"
