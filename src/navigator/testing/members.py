@@ -16,9 +16,13 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
+import urllib.error
+import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -181,3 +185,26 @@ def navigator_command() -> str:
     """The `navigator` console script of the running interpreter's environment."""
     exe = Path(sys.executable).with_name("navigator")
     return str(exe) if exe.exists() else shutil.which("navigator") or "navigator"
+
+
+def eventually(check: Any, timeout: float = 120.0, interval: float = 0.5) -> Any:
+    """Poll `check` until it returns something truthy; fail with its last value."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = check()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"not within {timeout}s (last: {last!r})")
+
+
+def probe(address: str, path: str, port: int = PILOT_PROBE_PORT) -> int:
+    """The HTTP status of a pilot probe endpoint (0: no answer)."""
+    try:
+        with urllib.request.urlopen(f"http://{address}:{port}{path}", timeout=3) as resp:
+            return int(resp.status)
+    except urllib.error.HTTPError as err:
+        return int(err.code)
+    except OSError:
+        return 0

@@ -37,12 +37,19 @@ async def observe(jmx: Jolokia) -> CassandraFacts:
 
 
 # Cassandra's StorageService operation modes, mapped to an intent's progress.
+# An operation may only begin from NORMAL; in any mode not listed (STARTING,
+# JOINING, MOVING, DRAINING…) the answer is "not now" (UNKNOWN: wait).
 _DECOMMISSION = {
+    "NORMAL": Progress.NOT_STARTED,
     "LEAVING": Progress.IN_PROGRESS,
     "DECOMMISSIONED": Progress.DONE,
     "DECOMMISSION_FAILED": Progress.FAILED,
 }
-_DRAIN = {"DRAINING": Progress.IN_PROGRESS, "DRAINED": Progress.DONE}
+_DRAIN = {
+    "NORMAL": Progress.NOT_STARTED,
+    "DRAINING": Progress.IN_PROGRESS,
+    "DRAINED": Progress.DONE,
+}
 
 
 def progress(action: str, facts: CassandraFacts | None) -> Progress:
@@ -50,7 +57,7 @@ def progress(action: str, facts: CassandraFacts | None) -> Progress:
     if facts is None:
         return Progress.UNKNOWN
     table = _DECOMMISSION if action == "Decommission" else _DRAIN
-    return table.get(facts.operation_mode, Progress.NOT_STARTED)
+    return table.get(facts.operation_mode, Progress.UNKNOWN)
 
 
 def begin_request(action: str) -> Request:
