@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from navigator import __version__
+from navigator.checker.cli import check_data
 from navigator.local.cli import local
 from navigator.pilot.cli import pilot
 
@@ -17,6 +18,7 @@ def cli() -> None:
 
 cli.add_command(local)
 cli.add_command(pilot)
+cli.add_command(check_data)
 
 
 def main() -> None:

@@ -1,0 +1,106 @@
+"""`navigator check-data`: write during an operation, then report what was lost.
+
+Needs cassandra-driver, which is imported only when the command runs.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import TYPE_CHECKING
+
+import click
+
+if TYPE_CHECKING:
+    from navigator.checker.workload import DataChecker
+
+PROGRESS_EVERY = 5.0
+
+
+@click.command("check-data")
+@click.option(
+    "--contact-points",
+    required=True,
+    help="Comma-separated Cassandra addresses, e.g. 10.250.0.1,10.250.0.2.",
+)
+@click.option("--port", type=int, default=9042, show_default=True)
+@click.option("--keyspace", default="navigator_check", show_default=True)
+@click.option("--table", default="writes", show_default=True)
+@click.option("--dc", default=None, help="Datacenter for the keyspace (default: detected).")
+@click.option("--replication-factor", type=int, default=3, show_default=True)
+@click.option(
+    "--duration",
+    type=float,
+    default=0.0,
+    help="Seconds to write; 0 (the default) writes until interrupted (Ctrl-C).",
+)
+@click.option("--rate", type=float, default=100.0, show_default=True, help="Writes per second.")
+@click.option("--concurrency", type=int, default=32, show_default=True)
+@click.option("--write-consistency", default="QUORUM", show_default=True)
+@click.option(
+    "--read-consistency",
+    default="AUTO",
+    show_default=True,
+    help="AUTO reads at ALL when every node is up, else QUORUM.",
+)
+@click.option("--request-timeout", type=float, default=10.0, show_default=True)
+@click.option("-o", "--output", type=click.Choice(["text", "json"]), default="text")
+def check_data(
+    contact_points: str,
+    port: int,
+    keyspace: str,
+    table: str,
+    dc: str | None,
+    replication_factor: int,
+    duration: float,
+    rate: float,
+    concurrency: int,
+    write_consistency: str,
+    read_consistency: str,
+    request_timeout: float,
+    output: str,
+) -> None:
+    """Write uniquely identified rows continuously, then read them back and report.
+
+    Exits 1 when an acknowledged write is missing (or could not be checked).
+    """
+    try:
+        from navigator.checker.connection import ConnectionSettings
+        from navigator.checker.workload import DataChecker, Settings
+    except ImportError as err:
+        raise click.ClickException(f"check-data needs cassandra-driver ({err})") from err
+    settings = Settings(
+        keyspace=keyspace,
+        table=table,
+        replication_factor=replication_factor,
+        rate=rate,
+        concurrency=concurrency,
+        write_consistency=write_consistency,
+        read_consistency=read_consistency,
+        connection=ConnectionSettings(port=port, dc=dc, request_timeout=request_timeout),
+    )
+    points = [point.strip() for point in contact_points.split(",") if point.strip()]
+    checker = DataChecker(points, settings)
+    with checker:
+        _write_until_done(checker, duration)
+    click.echo("verifying...", err=True)
+    report = checker.verify()
+    click.echo(report.to_json() if output == "json" else report.summary())
+    sys.exit(0 if report.ok else 1)
+
+
+def _write_until_done(checker: DataChecker, duration: float) -> None:
+    """Until ``duration`` elapses (0: forever) or Ctrl-C, printing progress to stderr."""
+    click.echo(f"writing as {checker.writer_id}; Ctrl-C to stop and verify", err=True)
+    deadline = time.monotonic() + duration if duration > 0 else float("inf")
+    try:
+        while (left := deadline - time.monotonic()) > 0:
+            time.sleep(min(PROGRESS_EVERY, left))
+            p = checker.progress()
+            click.echo(
+                f"attempted={p.attempted} acked={p.acked} failed={p.failed} "
+                f"unknown={p.unknown} in_flight={p.in_flight}",
+                err=True,
+            )
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)

@@ -1,0 +1,305 @@
+"""The writer: uniquely identified rows at a steady rate, every outcome recorded.
+
+`DataChecker` is the public face: a context manager that starts the writer in
+a background thread on entry and stops it on exit; `verify()` then reads
+everything back and returns a `Report`.
+
+An attempt is ACKED only when the driver's future calls back with success.
+Requests still without an answer when the writer stops are UNKNOWN.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Any
+
+from navigator.checker.connection import (
+    ConnectionSettings,
+    consistency,
+    ensure_schema,
+    local_dc,
+    open_cluster,
+)
+from navigator.checker.report import (
+    Attempt,
+    Outcome,
+    Report,
+    RunInfo,
+    build_report,
+    classify_error,
+)
+from navigator.checker.schema import DEFAULT_KEYSPACE, DEFAULT_TABLE, Table, value_for
+from navigator.checker.verify import AUTO, read_back
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How the checker writes and reads. Defaults: RF=3, QUORUM writes, AUTO reads."""
+
+    keyspace: str = DEFAULT_KEYSPACE
+    table: str = DEFAULT_TABLE
+    replication_factor: int = 3
+    rate: float = 100.0  # writes per second (target)
+    concurrency: int = 32  # requests in flight at most
+    write_consistency: str = "QUORUM"
+    read_consistency: str = AUTO  # ALL when every node is up, else QUORUM
+    drain_timeout: float = 30.0  # how long stop() waits for answers in flight
+    connection: ConnectionSettings = field(default_factory=ConnectionSettings)
+
+
+@dataclass(frozen=True)
+class Progress:
+    attempted: int
+    acked: int
+    failed: int
+    unknown: int
+    in_flight: int
+
+
+class Ledger:
+    """Thread-safe record of every attempt; driver callbacks write, the writer reads."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._in_flight: dict[int, float] = {}
+        self._done: list[Attempt] = []
+        self._counts = dict.fromkeys(Outcome, 0)
+        self._changed = threading.Condition(self._lock)
+        self.origin = clock()
+
+    def now(self) -> float:
+        return self._clock() - self.origin
+
+    def issued(self, seq: int) -> None:
+        with self._lock:
+            self._in_flight[seq] = self.now()
+
+    def completed(self, seq: int, outcome: Outcome, error: str | None = None) -> None:
+        with self._changed:
+            issued_at = self._in_flight.pop(seq, None)
+            if issued_at is None:  # already given up on (see abandon)
+                return
+            self._record(Attempt(seq, issued_at, self.now(), outcome, error))
+            self._changed.notify_all()
+
+    def abandon(self) -> None:
+        """Requests that never got an answer are UNKNOWN."""
+        with self._changed:
+            now = self.now()
+            for seq, issued_at in self._in_flight.items():
+                self._record(Attempt(seq, issued_at, now, Outcome.UNKNOWN, "NoResponse"))
+            self._in_flight.clear()
+            self._changed.notify_all()
+
+    def wait(self, predicate: Any, timeout: float) -> bool:
+        with self._changed:
+            return bool(self._changed.wait_for(lambda: predicate(self._progress()), timeout))
+
+    def progress(self) -> Progress:
+        with self._lock:
+            return self._progress()
+
+    def attempts(self) -> list[Attempt]:
+        with self._lock:
+            return list(self._done)
+
+    def _record(self, attempt: Attempt) -> None:
+        self._done.append(attempt)
+        self._counts[attempt.outcome] += 1
+
+    def _progress(self) -> Progress:
+        counts = self._counts
+        return Progress(
+            attempted=len(self._done) + len(self._in_flight),
+            acked=counts[Outcome.ACKED],
+            failed=counts[Outcome.FAILED],
+            unknown=counts[Outcome.UNKNOWN],
+            in_flight=len(self._in_flight),
+        )
+
+
+class Writer(threading.Thread):
+    """Issues INSERTs at ``rate``/s with at most ``concurrency`` in flight."""
+
+    def __init__(self, session: Any, table: Table, writer: uuid.UUID, settings: Settings) -> None:
+        super().__init__(name="navigator-checker-writer", daemon=True)
+        self.ledger = Ledger()
+        self._session = session
+        self._table = table
+        self._writer = writer
+        self._settings = settings
+        self._stop_event = threading.Event()
+        self._slots = threading.BoundedSemaphore(settings.concurrency)
+        self._insert = session.prepare(table.insert())
+        self._insert.consistency_level = consistency(settings.write_consistency)
+        self._insert.is_idempotent = True
+
+    def run(self) -> None:
+        interval = 1.0 / self._settings.rate
+        seq = 0
+        due = time.monotonic()
+        while not self._stop_event.is_set():
+            delay = due - time.monotonic()
+            if delay > 0 and self._stop_event.wait(delay):
+                break
+            if not self._slots.acquire(timeout=0.5):
+                continue
+            self._issue(seq)
+            seq += 1
+            # Keep the schedule, but don't burst to catch up after a stall.
+            due = max(due + interval, time.monotonic() - 1.0)
+
+    def stop(self) -> None:
+        """Stop issuing, wait for the answers in flight, give up on the rest."""
+        self._stop_event.set()
+        self.join()
+        drained = self.ledger.wait(lambda p: p.in_flight == 0, self._settings.drain_timeout)
+        if not drained:
+            log.warning("some writes got no answer within %.0fs", self._settings.drain_timeout)
+        self.ledger.abandon()
+
+    def _issue(self, seq: int) -> None:
+        self.ledger.issued(seq)
+        values = (self._writer, self._table.shard_of(seq), seq, value_for(str(self._writer), seq))
+        try:
+            future = self._session.execute_async(self._insert, values)
+        except Exception as err:
+            self._on_error(err, seq)
+            return
+        future.add_callbacks(
+            callback=self._on_ack, callback_args=(seq,), errback=self._on_error, errback_args=(seq,)
+        )
+
+    def _on_ack(self, _result: Any, seq: int) -> None:
+        self.ledger.completed(seq, Outcome.ACKED)
+        self._slots.release()
+
+    def _on_error(self, error: BaseException, seq: int) -> None:
+        name = type(error).__name__
+        self.ledger.completed(seq, classify_error(name), name)
+        self._slots.release()
+
+
+class DataChecker:
+    """Write during an operation, then prove nothing acknowledged was lost.
+
+    >>> with DataChecker(["10.0.0.1"]) as checker:   # doctest: +SKIP
+    ...     do_the_operation()
+    >>> report = checker.verify()                     # doctest: +SKIP
+    >>> assert report.ok, report.summary()            # doctest: +SKIP
+    """
+
+    def __init__(self, contact_points: Sequence[str], settings: Settings | None = None) -> None:
+        self.contact_points = list(contact_points)
+        self.settings = settings or Settings()
+        self.table = Table(self.settings.keyspace, self.settings.table)
+        self.writer_id = uuid.uuid4()
+        self._writer: Writer | None = None
+        self._cluster: Any = None
+        self._session: Any = None
+        self._started_at = ""
+        self._duration = 0.0
+
+    # lifecycle
+
+    def start(self) -> None:
+        """Connect, create the keyspace and table if missing, start writing."""
+        self._cluster = open_cluster(self.contact_points, self.settings.connection)
+        self._session = session = self._cluster.connect()
+        dc = self.settings.connection.dc or local_dc(session)
+        ensure_schema(
+            session, self.table, dc=dc, replication_factor=self.settings.replication_factor
+        )
+        self._writer = Writer(session, self.table, self.writer_id, self.settings)
+        self._started_at = datetime.now(UTC).isoformat(timespec="seconds")
+        self._writer.start()
+        log.info("checker %s writing to %s in dc %s", self.writer_id, self.table.qualified, dc)
+
+    def stop(self) -> None:
+        """Stop writing (idempotent); the connection stays open for `verify`."""
+        if self._writer is not None and self._writer.is_alive():
+            self._writer.stop()
+            self._duration = self._writer.ledger.now()
+
+    def close(self) -> None:
+        self.stop()
+        if self._cluster is not None:
+            self._cluster.shutdown()
+            self._cluster = self._session = None
+
+    def __enter__(self) -> DataChecker:
+        try:
+            self.start()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    # observing
+
+    def progress(self) -> Progress:
+        return self._require_writer().ledger.progress()
+
+    def attempts(self) -> list[Attempt]:
+        """Every finished attempt so far (a copy)."""
+        return self._require_writer().ledger.attempts()
+
+    def wait_for_acks(self, count: int, timeout: float = 60.0) -> Progress:
+        """Block until ``count`` more writes are acknowledged; TimeoutError otherwise."""
+        ledger = self._require_writer().ledger
+        target = ledger.progress().acked + count
+        if not ledger.wait(lambda p: p.acked >= target, timeout):
+            raise TimeoutError(f"fewer than {count} writes acknowledged in {timeout:.0f}s")
+        return ledger.progress()
+
+    def verify(self) -> Report:
+        """Stop writing, read every row back, and report; closes the connection."""
+        writer = self._require_writer()
+        self.stop()
+        if self._session is None:
+            raise RuntimeError("the checker is closed; verify() reads with its connection")
+        attempts = writer.ledger.attempts()
+        try:
+            read = read_back(
+                self._session,
+                self._cluster,
+                self.table,
+                self.writer_id,
+                [attempt.seq for attempt in attempts],
+                read_consistency=self.settings.read_consistency,
+                timeout=max(30.0, self.settings.connection.request_timeout),
+            )
+        finally:
+            self.close()
+        info = RunInfo(
+            writer_id=str(self.writer_id),
+            keyspace=self.table.keyspace,
+            table=self.table.name,
+            write_consistency=self.settings.write_consistency.upper(),
+            started_at=self._started_at,
+            duration_s=self._duration,
+        )
+        return build_report(info, attempts, read)
+
+    def _require_writer(self) -> Writer:
+        if self._writer is None:
+            raise RuntimeError("the checker has not been started")
+        return self._writer
