@@ -202,7 +202,7 @@ def eventually(check: Any, timeout: float = 120.0, interval: float = 0.5) -> Any
 def probe(address: str, path: str, port: int = PILOT_PROBE_PORT) -> int:
     """The HTTP status of a pilot probe endpoint (0: no answer)."""
     try:
-        with urllib.request.urlopen(f"http://{address}:{port}{path}", timeout=3) as resp:
+        with urllib.request.urlopen(f"http://{address}:{port}{path}", timeout=5) as resp:
             return int(resp.status)
     except urllib.error.HTTPError as err:
         return int(err.code)

@@ -15,6 +15,8 @@ from navigator.pilot.cassandra.safety import decommission_refusal
 from navigator.pilot.core.intents import Progress
 
 CQL_PORT = 9042
+# Answer the liveness probe within the kubelet's timeout even when the JVM hangs.
+ALIVE_TIMEOUT = 1.5
 
 
 @dataclass(frozen=True)
@@ -79,7 +81,7 @@ class CassandraAdapter:
                 self.jmx.call(
                     Read("org.apache.cassandra.db:type=StorageService", ("OperationMode",))
                 ),
-                4.0,
+                ALIVE_TIMEOUT,
             )
         except Exception as err:
             return False, f"management interface not answering: {type(err).__name__}"
