@@ -1,0 +1,227 @@
+"""The CassandraCluster kind: one Apache Cassandra cluster."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import ConfigDict, Field, StringConstraints
+
+from navigator.api.common import (
+    DNS1123_LABEL,
+    ApiModel,
+    ClusterSpecBase,
+    NodePoolBase,
+    k8s,
+    rule,
+)
+from navigator.api.conditions import ClusterStatusBase
+
+KIND, PLURAL, SHORT_NAMES = "CassandraCluster", "cassandraclusters", ("cass",)
+
+# Major versions 5 to 9 in x.y.z form; the operator knows which it can run.
+VERSION_PATTERN = r"^[5-9]\.(0|[1-9][0-9]{0,2})\.(0|[1-9][0-9]{0,2})$"
+
+# cassandra.yaml keys the pilot renders itself; an override would break the node.
+OWNED_KEYS: tuple[str, ...] = (
+    "cluster_name",
+    "listen_address",
+    "listen_interface",
+    "broadcast_address",
+    "rpc_address",
+    "rpc_interface",
+    "broadcast_rpc_address",
+    "seed_provider",
+    "endpoint_snitch",
+    "data_file_directories",
+    "commitlog_directory",
+    "saved_caches_directory",
+    "hints_directory",
+    "cdc_raw_directory",
+    "storage_port",
+    "native_transport_port",
+)
+
+
+def _part(v: str, i: int) -> str:
+    return f"int({v}.split('.')[{i}])"
+
+
+def _not_older() -> str:
+    """CEL: self's x.y.z >= oldSelf's x.y.z, compared numerically."""
+    new, old = (_part("self", i) for i in range(3)), (_part("oldSelf", i) for i in range(3))
+    (n0, n1, n2), (o0, o1, o2) = new, old
+    return f"{n0} > {o0} || ({n0} == {o0} && ({n1} > {o1} || ({n1} == {o1} && {n2} >= {o2})))"
+
+
+def _guard(expr: str) -> str:
+    """Evaluate a version rule only when both versions are well formed."""
+    p = VERSION_PATTERN.replace("\\", "\\\\")
+    return f"!self.matches('{p}') || !oldSelf.matches('{p}') || ({expr})"
+
+
+VERSION_RULES = [
+    rule(_guard(_not_older()), "version cannot be downgraded"),
+    rule(
+        _guard(f"{_part('self', 0)} - {_part('oldSelf', 0)} <= 1"),
+        "version cannot skip a major version: upgrade one major version at a time",
+    ),
+]
+
+_OWNED_LIST = "[" + ", ".join(f"'{k}'" for k in OWNED_KEYS) + "]"
+OWNED_KEYS_RULE = rule(
+    f"!{_OWNED_LIST}.exists(k, k in self)",
+    "cassandraYaml must not set keys Navigator owns (addresses, seeds, snitch,"
+    " cluster name, directories, ports)",
+    messageExpression="'cassandraYaml must not set keys Navigator owns: ' + "
+    f"{_OWNED_LIST}.filter(k, k in self).join(', ')",
+)
+
+
+class CassandraConfig(ApiModel):
+    """Overrides of Cassandra's configuration."""
+
+    cassandra_yaml: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Keys merged over the rendered cassandra.yaml. Keys Navigator owns"
+        f" are refused: {', '.join(OWNED_KEYS)}.",
+        json_schema_extra=k8s(
+            maxProperties=256,
+            **{"x-kubernetes-validations": [OWNED_KEYS_RULE]},
+        ),
+    )
+    jvm_options: list[Annotated[str, StringConstraints(max_length=1024)]] = Field(
+        default_factory=list,
+        description="Extra JVM options appended after the distribution's (e.g."
+        " -XX:+UseG1GC). The heap is sized from the container's resources.",
+        max_length=128,
+    )
+
+
+class CassandraNodePool(NodePoolBase):
+    """A Cassandra rack: one StatefulSet whose members share datacenter and rack."""
+
+    model_config = ConfigDict(
+        json_schema_extra=k8s(
+            **{
+                "x-kubernetes-validations": [
+                    rule(
+                        "(has(self.rack) ? self.rack : self.name)"
+                        " == (has(oldSelf.rack) ? oldSelf.rack : oldSelf.name)",
+                        "rack is immutable (an absent rack means the pool name)",
+                        fieldPath=".rack",
+                    )
+                ]
+            }
+        )
+    )
+
+    datacenter: str = Field(
+        "dc1",
+        description="Cassandra datacenter of the pool's members. Immutable.",
+        min_length=1,
+        max_length=48,
+        pattern=DNS1123_LABEL,
+        json_schema_extra=k8s(
+            **{"x-kubernetes-validations": [rule("self == oldSelf", "datacenter is immutable")]}
+        ),
+    )
+    rack: str | None = Field(
+        None,
+        description="Cassandra rack of the pool's members. When absent the operator uses"
+        " the pool name (the API server cannot default one field from another)."
+        " Immutable.",
+        min_length=1,
+        max_length=48,
+        pattern=DNS1123_LABEL,
+    )
+
+
+class CassandraClusterSpec(ClusterSpecBase):
+    """The Cassandra cluster the user wants."""
+
+    version: str = Field(
+        description="Apache Cassandra version, x.y.z with major 5 or later (e.g. 5.0.6)."
+        " It may not go down nor skip a major version.",
+        max_length=16,
+        pattern=VERSION_PATTERN,
+        json_schema_extra=k8s(**{"x-kubernetes-validations": VERSION_RULES}),
+    )
+    node_pools: list[CassandraNodePool] = Field(
+        description="The pools (racks) of members; names are unique.",
+        min_length=1,
+        max_length=32,
+        json_schema_extra=k8s(
+            **{"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]}
+        ),
+    )
+    config: CassandraConfig = Field(
+        default_factory=CassandraConfig,
+        description="cassandra.yaml overrides and JVM options.",
+    )
+
+
+MemberState = Literal["UN", "UJ", "UL", "UM", "DN", "DJ", "DL", "DM", "Unknown"]
+
+
+class MemberStatus(ApiModel):
+    """One member (pod) as Cassandra sees it."""
+
+    name: str = Field(description="Pod name.", max_length=253)
+    pool: str = Field("", description="Node pool of the member.", max_length=40)
+    host_id: str = Field("", alias="hostID", description="Cassandra host ID (UUID).", max_length=64)
+    state: MemberState = Field(
+        "Unknown",
+        description="Status and state as nodetool prints them: U/D (up/down) then"
+        " N/J/L/M (normal, joining, leaving, moving).",
+    )
+    version: str = Field("", description="Cassandra release version.", max_length=32)
+    datacenter: str = Field("", description="Datacenter the member reports.", max_length=48)
+    rack: str = Field("", description="Rack the member reports.", max_length=48)
+
+
+class CassandraClusterStatus(ClusterStatusBase):
+    """What the operator observes about the cluster."""
+
+    members: list[MemberStatus] = Field(
+        default_factory=list,
+        description="Every member (pod) and its Cassandra state.",
+        json_schema_extra=k8s(
+            **{"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]},
+            maxItems=1000,
+        ),
+    )
+
+
+class CassandraCluster(ApiModel):
+    """An Apache Cassandra cluster run by Navigator."""
+
+    api_version: Literal["navigator.dev/v1alpha1"] = "navigator.dev/v1alpha1"
+    kind: Literal["CassandraCluster"] = "CassandraCluster"
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    spec: CassandraClusterSpec = Field(description="The cluster the user wants.")
+    status: CassandraClusterStatus | None = Field(
+        None, description="What the operator observes (written by the operator only)."
+    )
+
+
+PRINTER_COLUMNS = [
+    {
+        "name": "Ready",
+        "type": "string",
+        "jsonPath": ".status.readyMembers",
+        "description": "Ready members / desired members",
+    },
+    {
+        "name": "Version",
+        "type": "string",
+        "jsonPath": ".spec.version",
+        "description": "Cassandra version",
+    },
+    {
+        "name": "Status",
+        "type": "string",
+        "jsonPath": ".status.phase",
+        "description": "Summary of the conditions",
+    },
+    {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+]
