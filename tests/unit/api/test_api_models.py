@@ -1,0 +1,65 @@
+"""The API models: defaults, wire names, and the examples they accept."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from navigator.api.cassandra import OWNED_KEYS, CassandraCluster, CassandraNodePool
+from navigator.api.pilot import Pilot
+from navigator.pilot.cassandra.render import OWNED_KEYS as PILOT_OWNED_KEYS
+
+pytestmark = pytest.mark.unit
+
+EXAMPLES = Path(__file__).parents[3] / "deploy" / "examples"
+
+
+def test_pool_defaults() -> None:
+    pool = CassandraNodePool(name="rack1", replicas=3)
+    assert pool.datacenter == "dc1"
+    assert pool.rack is None  # the operator uses the pool name
+    assert pool.persistence.size == "10Gi"
+    assert pool.persistence.storage_class_name is None
+
+
+def test_cluster_defaults_keep_data() -> None:
+    obj = CassandraCluster.model_validate(
+        {
+            "spec": {
+                "version": "5.0.6",
+                "pilotImage": "p",
+                "nodePools": [{"name": "a", "replicas": 1}],
+            }
+        }
+    )
+    policy = obj.spec.persistent_volume_claim_retention_policy
+    assert (policy.when_scaled, policy.when_deleted) == ("Retain", "Retain")
+    assert obj.spec.paused is False
+    assert obj.spec.config.cassandra_yaml == {}
+
+
+@pytest.mark.parametrize("path", sorted(EXAMPLES.glob("*.yaml")), ids=lambda p: p.name)
+def test_examples_are_valid(path: Path) -> None:
+    doc = yaml.safe_load(path.read_text())
+    obj = CassandraCluster.model_validate(doc)
+    assert obj.spec.node_pools
+
+
+def test_wire_names_are_camel_case() -> None:
+    pilot = Pilot.model_validate(
+        {
+            "spec": {"intents": [{"id": "d1", "action": "Decommission"}]},
+            "status": {"facts": {"hostID": "x"}},
+        }
+    )
+    dumped = pilot.model_dump(by_alias=True, exclude_none=True)
+    assert dumped["apiVersion"] == "navigator.dev/v1alpha1"
+    assert dumped["status"]["facts"]["hostID"] == "x"
+    assert "readyReason" in dumped["status"]
+
+
+def test_owned_keys_agree_with_the_pilot() -> None:
+    """Admission refuses exactly the keys the pilot's renderer refuses."""
+    assert set(OWNED_KEYS) == set(PILOT_OWNED_KEYS)
