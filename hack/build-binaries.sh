@@ -4,6 +4,7 @@
 #
 #   $NAVIGATOR_CACHE/bin/kubernetes-<v>/{kube-apiserver,kube-controller-manager,kube-scheduler,kubectl}
 #   $NAVIGATOR_CACHE/bin/etcd-<v>/etcd
+#   $NAVIGATOR_CACHE/bin/coredns-<v>/coredns
 #
 # k8s.io/kubernetes cannot be `go install`ed: its go.mod requires the staging
 # modules (k8s.io/api, ...) at v0.0.0 and replaces them with ./staging paths.
@@ -12,7 +13,7 @@
 # list is generated from that release's own go.mod, never maintained by hand.
 # etcd's server module has the same shape (replace lines to ../api etc.).
 #
-# Usage: hack/build-binaries.sh [kubernetes|etcd|all]   (default: all)
+# Usage: hack/build-binaries.sh [kubernetes|etcd|coredns|all]   (default: all)
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -123,10 +124,41 @@ build_etcd() {
   echo "$((SECONDS - start))" >"$out/.build-seconds"
 }
 
+build_coredns() {
+  local v=$COREDNS_VERSION out="$cache/bin/coredns-$COREDNS_VERSION"
+  if [ -x "$out/coredns" ]; then
+    log "coredns $v: cached in $out"
+    return
+  fi
+  need_go
+  local work="$cache/build/coredns-$v"
+  rm -rf "$work"; mkdir -p "$work" "$out"
+  local upstream_mod
+  upstream_mod=$(cd "$work" && go mod download -json "github.com/coredns/coredns@$v" | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p')
+  {
+    echo "module navigator.local/build/coredns"
+    echo
+    grep -E '^go [0-9.]+' "$upstream_mod"
+    echo
+    echo "require github.com/coredns/coredns $v"
+    echo
+    replace_lines "$upstream_mod" "github.com/coredns/" "$v"
+  } >"$work/go.mod"
+  (cd "$work" && go get "github.com/coredns/coredns@$v")
+  log "coredns $v: compiling"
+  local start=$SECONDS
+  (cd "$work" && go build -trimpath \
+      -ldflags "-s -w -X github.com/coredns/coredns/coremain.GitCommit=${v}" \
+      -o "$out/coredns" github.com/coredns/coredns)
+  log "coredns $v: built in $((SECONDS - start)) s into $out"
+  echo "$((SECONDS - start))" >"$out/.build-seconds"
+}
+
 what=${1:-all}
 case "$what" in
   kubernetes) build_kubernetes ;;
   etcd) build_etcd ;;
-  all) build_etcd; build_kubernetes ;;
-  *) log "usage: $0 [kubernetes|etcd|all]"; exit 2 ;;
+  coredns) build_coredns ;;
+  all) build_etcd; build_kubernetes; build_coredns ;;
+  *) log "usage: $0 [kubernetes|etcd|coredns|all]"; exit 2 ;;
 esac

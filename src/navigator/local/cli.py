@@ -10,6 +10,8 @@ from pathlib import Path
 import click
 
 from navigator.local import cluster
+from navigator.local.agent.config import NodeResources
+from navigator.local.agent.fleet import DEFAULT_ZONES, NodeSet
 from navigator.local.controlplane import ClusterConfig
 from navigator.local.paths import Binaries, default_state_dir
 from navigator.versions import pinned
@@ -36,16 +38,48 @@ def local() -> None:
 @state_dir_option
 @click.option("--apiserver-port", type=int, default=6443, show_default=True)
 @click.option("--etcd-port", type=int, default=2379, show_default=True)
-def up(state_dir: Path, apiserver_port: int, etcd_port: int) -> None:
-    """Start etcd, kube-apiserver, kube-controller-manager and kube-scheduler."""
+@click.option(
+    "--nodes", type=click.IntRange(0, 50), default=3, show_default=True, help="Node agents to run."
+)
+@click.option(
+    "--zones",
+    default=",".join(DEFAULT_ZONES),
+    show_default=True,
+    help="Comma-separated zones, spread over the nodes in turn.",
+)
+@click.option("--node-cpu", default="4", show_default=True, help="Each node's CPU capacity.")
+@click.option("--node-memory", default="8Gi", show_default=True, help="Each node's memory.")
+@click.option("--node-pods", type=int, default=110, show_default=True, help="Pods per node.")
+@click.option(
+    "--kubelet-port", type=int, default=10250, show_default=True, help="Node agents' log port."
+)
+def up(
+    state_dir: Path,
+    apiserver_port: int,
+    etcd_port: int,
+    nodes: int,
+    zones: str,
+    node_cpu: str,
+    node_memory: str,
+    node_pods: int,
+    kubelet_port: int,
+) -> None:
+    """Start etcd, kube-apiserver, kube-controller-manager, kube-scheduler, CoreDNS and
+    one node agent per node."""
     cfg = ClusterConfig(
         state_dir=state_dir.resolve(),
         apiserver_port=apiserver_port,
         etcd_client_port=etcd_port,
         etcd_peer_port=etcd_port + 1,
     )
+    node_set = NodeSet(
+        count=nodes,
+        zones=tuple(z.strip() for z in zones.split(",") if z.strip()) or DEFAULT_ZONES,
+        resources=NodeResources(cpu=node_cpu, memory=node_memory, pods=node_pods),
+        kubelet_port=kubelet_port,
+    )
     try:
-        cluster.up(cfg, say=click.echo)
+        cluster.up(cfg, say=click.echo, nodes=node_set)
     except cluster.LocalClusterError as err:
         raise click.ClickException(str(err)) from err
     click.echo(f'use it:   eval "$(navigator local env --state-dir {shlex.quote(str(state_dir))})"')
@@ -55,7 +89,7 @@ def up(state_dir: Path, apiserver_port: int, etcd_port: int) -> None:
 @local.command()
 @state_dir_option
 def down(state_dir: Path) -> None:
-    """Stop every component and remove the pod network."""
+    """Stop the node agents (and their pods), CoreDNS, every component and the pod network."""
     cluster.down(_config(state_dir.resolve()), say=click.echo)
 
 

@@ -1,0 +1,3 @@
+from navigator.local.agent.main import main
+
+main()

@@ -1,0 +1,135 @@
+"""Container processes: one shim per container (see shim.py), tracked by the agent."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from navigator.local.agent.kube import Obj
+from navigator.local.images import Image
+
+SHIM = Path(__file__).with_name("shim.py")
+
+
+@dataclass
+class ContainerProcess:
+    """A running container: its shim (our child) and its PID 1 (the shim's child)."""
+
+    proc: asyncio.subprocess.Process
+    pidfile: Path
+    log_path: Path
+
+    def init_pid(self) -> int | None:
+        try:
+            return int(self.pidfile.read_text())
+        except (OSError, ValueError):
+            return None
+
+    async def wait_init_pid(self, within: float = 5.0) -> int | None:
+        deadline = asyncio.get_running_loop().time() + within
+        while self.proc.returncode is None and asyncio.get_running_loop().time() < deadline:
+            pid = self.init_pid()
+            if pid:
+                return pid
+            await asyncio.sleep(0.01)
+        return self.init_pid()
+
+    def signal(self, sig: int) -> None:
+        """Signals reach PID 1 through the shim; SIGKILL hits both."""
+        if self.proc.returncode is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            if sig == signal.SIGKILL and (pid := self.init_pid()):
+                os.kill(pid, sig)
+            self.proc.send_signal(sig)
+
+    async def wait(self) -> int:
+        return await self.proc.wait()
+
+
+def resolve_user(image: Image, pod_sc: Obj, ctr_sc: Obj) -> tuple[int, int, list[int]]:
+    """uid, gid and supplementary groups: securityContext first, then the image."""
+    uid_s, _, gid_s = image.user.partition(":")
+    uid = _lookup(uid_s or "0", image, "passwd")
+    gid = _lookup(gid_s, image, "group") if gid_s else _primary_gid(uid, image)
+    uid = _first_int(ctr_sc.get("runAsUser"), pod_sc.get("runAsUser"), uid)
+    gid = _first_int(ctr_sc.get("runAsGroup"), pod_sc.get("runAsGroup"), gid)
+    groups = [*pod_sc.get("supplementalGroups", [])]
+    if pod_sc.get("fsGroup") is not None:
+        groups.append(pod_sc["fsGroup"])
+    return int(uid), int(gid), [int(g) for g in groups]
+
+
+def _first_int(*values: object) -> int:
+    for value in values:
+        if isinstance(value, int):
+            return value
+    return 0
+
+
+def _db_lines(image: Image, db: str) -> list[list[str]]:
+    for base in (image.layer / "etc", Path("/etc")):
+        path = base / db
+        if path.is_file():
+            return [line.split(":") for line in path.read_text().splitlines() if ":" in line]
+    return []
+
+
+def _lookup(name: str, image: Image, db: str) -> int:
+    if name.isdigit():
+        return int(name)
+    for fields in _db_lines(image, db):
+        if fields[0] == name:
+            return int(fields[2])
+    raise ValueError(f"unknown user or group {name!r} in image {image.ref}")
+
+
+def _primary_gid(uid: int, image: Image) -> int:
+    for fields in _db_lines(image, "passwd"):
+        if len(fields) > 3 and fields[2] == str(uid):
+            return int(fields[3])
+    return uid
+
+
+async def start(spec: dict[str, Any], directory: Path, log_path: Path) -> ContainerProcess:
+    """Write the shim's spec and start it; output goes to `log_path`."""
+    directory.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240 (small local file operation)
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    pidfile = directory / "init.pid"
+    pidfile.unlink(missing_ok=True)
+    spec = {**spec, "pidfile": str(pidfile)}
+    spec_path = directory / "spec.json"
+    spec_path.write_text(json.dumps(spec))
+    with log_path.open("ab") as out:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-I", str(SHIM), str(spec_path),
+            stdin=asyncio.subprocess.DEVNULL, stdout=out, stderr=out,
+            start_new_session=True,
+        )  # fmt: skip
+    return ContainerProcess(proc, pidfile, log_path)
+
+
+async def exec_in(
+    pid: int, argv: list[str], env: dict[str, str], within: float
+) -> tuple[int, bytes]:
+    """Run `argv` inside a running container's namespaces and root (exec probes, hooks)."""
+    proc = await asyncio.create_subprocess_exec(
+        "nsenter", "-t", str(pid), "-m", "-u", "-i", "-n", "-p", "-r", "-w", "--", *argv,
+        stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT, env=env,
+    )  # fmt: skip
+    try:
+        out, _ = await asyncio.wait_for(proc.communicate(), within)
+    except TimeoutError:
+        with contextlib.suppress(ProcessLookupError):
+            proc.kill()
+        await proc.wait()
+        return -1, b"timeout"
+    return proc.returncode or 0, out

@@ -1,0 +1,232 @@
+"""Container shim: turns one spec file into one running container process.
+
+Run by the node agent as ``python -I shim.py SPEC_JSON`` (standard library
+only, so it starts fast and never imports the agent). It
+
+1. joins the pod's network namespace,
+2. unshares mount, UTS, IPC and PID namespaces,
+3. forks: the child becomes PID 1 of the new PID namespace, assembles the
+   root file system (image layer + host root via overlayfs, /proc, /dev,
+   /sys, volumes), sets the hostname, chroots, drops to the container user
+   and execs the container command;
+4. the parent stays outside, forwards signals to the child and exits with the
+   child's status (128 + signal number when it was killed), like a runtime shim.
+
+Every mount lives in the container's private mount namespace, so nothing is
+left on the host when the container's processes are gone.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import signal
+import sys
+
+CLONE_NEWNS = 0x00020000
+CLONE_NEWUTS = 0x04000000
+CLONE_NEWIPC = 0x08000000
+CLONE_NEWPID = 0x20000000
+CLONE_NEWNET = 0x40000000
+MS_RDONLY = 1
+MS_NOSUID = 2
+MS_NODEV = 4
+MS_NOEXEC = 8
+MS_REMOUNT = 32
+MS_BIND = 4096
+MS_REC = 16384
+MS_PRIVATE = 1 << 18
+PR_SET_PDEATHSIG = 1
+SKIP_TOP = {"proc", "sys", "dev", "tmp", "lost+found"}
+
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def _check(rc: int, what: str) -> None:
+    if rc != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"{what}: {os.strerror(err)}")
+
+
+def mount(source: str, target: str, fstype: str | None, flags: int, data: str | None) -> None:
+    rc = _libc.mount(
+        source.encode(),
+        target.encode(),
+        fstype.encode() if fstype else None,
+        ctypes.c_ulong(flags),
+        data.encode() if data else None,
+    )
+    _check(rc, f"mount {source} on {target} ({fstype or 'bind'})")
+
+
+def bind(source: str, target: str, *, readonly: bool = False, recursive: bool = False) -> None:
+    flags = MS_BIND | (MS_REC if recursive else 0)
+    mount(source, target, None, flags, None)
+    if readonly:
+        mount("none", target, None, MS_BIND | MS_REMOUNT | MS_RDONLY, None)
+
+
+def _protected(path: str, protected: list[str]) -> bool:
+    """Is `path` an ancestor of (or equal to) a path overlayfs must not overlap?"""
+    prefix = path.rstrip("/") + "/"
+    return any(p == path or p.startswith(prefix) for p in protected)
+
+
+def in_root(root: str, path: str) -> str:
+    """`path` inside the container's root, following symlinks as the container would
+    (an absolute link target is relative to `root`, never the host)."""
+    parts = [p for p in path.split("/") if p and p != "."]
+    resolved = root
+    hops = 0
+    while parts:
+        part = parts.pop(0)
+        if part == "..":
+            resolved = os.path.dirname(resolved) if resolved != root else root
+            continue
+        candidate = os.path.join(resolved, part)
+        if os.path.islink(candidate) and hops < 40:
+            hops += 1
+            link = os.readlink(candidate)
+            parts = [p for p in link.split("/") if p and p != "."] + parts
+            if link.startswith("/"):
+                resolved = root
+            continue
+        resolved = candidate
+    return resolved
+
+
+def _make_target(target: str, like: str) -> None:
+    if os.path.isdir(like) and not os.path.islink(like):
+        os.makedirs(target, exist_ok=True)
+    elif not os.path.lexists(target):
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        with open(target, "w"):
+            pass
+
+
+def assemble(
+    target: str, host: str, layer: str | None, scratch: str, protected: list[str], top: bool
+) -> None:
+    """Lay `layer` over `host` at `target`, one directory entry at a time.
+
+    overlayfs refuses layers that are ancestors of one another (the host root
+    is an ancestor of everything), so each top-level directory gets its own
+    overlay; a directory that contains the image store or the scratch space
+    is descended into instead.
+    """
+    names = set(os.listdir(host)) if os.path.isdir(host) else set()
+    if layer and os.path.isdir(layer):
+        names |= set(os.listdir(layer))
+    for name in sorted(names):
+        if top and name in SKIP_TOP:
+            continue
+        h, t = os.path.join(host, name), os.path.join(target, name)
+        lay = os.path.join(layer, name) if layer else None
+        if lay and not os.path.lexists(lay):
+            lay = None
+        _entry(t, h, lay, os.path.join(scratch, name), protected, top)
+
+
+def _entry(t: str, h: str, lay: str | None, scratch: str, protected: list[str], top: bool) -> None:
+    src = lay if lay else h
+    if os.path.islink(src):
+        os.symlink(os.readlink(src), t)
+        return
+    if not os.path.isdir(src):
+        _make_target(t, src)
+        bind(src, t)
+        return
+    os.makedirs(t, exist_ok=True)
+    host_is_dir = os.path.isdir(h) and not os.path.islink(h)
+    if lay is None and not top:
+        bind(h, t)
+        return
+    if lay is None and _protected(h, protected):
+        bind(h, t)
+        return
+    if lay is not None and host_is_dir and _protected(h, protected):
+        assemble(t, h, lay, scratch, protected, top=False)
+        return
+    lowers = [x for x in (lay, h if host_is_dir else None) if x]
+    upper, work = os.path.join(scratch, "upper"), os.path.join(scratch, "work")
+    os.makedirs(upper, exist_ok=True)
+    os.makedirs(work, exist_ok=True)
+    opts = f"lowerdir={':'.join(lowers)},upperdir={upper},workdir={work}"
+    mount("overlay", t, "overlay", 0, opts)
+
+
+def build_rootfs(spec: dict) -> str:  # type: ignore[type-arg]
+    root = str(spec["rootfs"])
+    os.makedirs(root, exist_ok=True)
+    mount("tmpfs", root, "tmpfs", MS_NOSUID | MS_NODEV, "mode=755")
+    protected = [spec["scratch"], *([spec["layer"]] if spec.get("layer") else [])]
+    assemble(root, "/", spec.get("layer"), spec["scratch"], protected, top=True)
+    for name in ("proc", "sys", "dev", "tmp"):
+        os.makedirs(os.path.join(root, name), exist_ok=True)
+    mount("proc", os.path.join(root, "proc"), "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, None)
+    mount("sysfs", os.path.join(root, "sys"), "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV, None)
+    bind("/dev", os.path.join(root, "dev"), recursive=True)
+    mount("tmpfs", os.path.join(root, "tmp"), "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777")
+    for m in spec.get("mounts", []):
+        target = in_root(root, m["target"])
+        _make_target(target, m["source"])
+        bind(m["source"], target, readonly=m.get("readonly", False))
+    return root
+
+
+def child(spec: dict) -> None:  # type: ignore[type-arg]
+    _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    name = spec["hostname"].encode()
+    _check(_libc.sethostname(name, len(name)), "sethostname")
+    root = build_rootfs(spec)
+    os.chroot(root)
+    os.chdir(spec.get("cwd") or "/")
+    gid, uid = int(spec.get("gid", 0)), int(spec.get("uid", 0))
+    os.setgroups([int(g) for g in spec.get("groups", [])])
+    os.setgid(gid)
+    os.setuid(uid)
+    env = spec["env"]
+    argv = spec["argv"]
+    os.execvpe(argv[0], argv, env)
+
+
+def main() -> None:
+    with open(sys.argv[1]) as fh:
+        spec = json.load(fh)
+    fd = os.open(spec["netns"], os.O_RDONLY)
+    _check(_libc.setns(fd, CLONE_NEWNET), "setns")
+    os.close(fd)
+    _check(_libc.unshare(CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWPID), "unshare")
+    mount("none", "/", None, MS_REC | MS_PRIVATE, None)
+    pid = os.fork()
+    if pid == 0:
+        try:
+            child(spec)
+        except BaseException as err:  # reported as the container's start error
+            print(f"container start failed: {err}", file=sys.stderr, flush=True)
+            os._exit(128)
+    with open(spec["pidfile"], "w") as fh:
+        fh.write(str(pid))
+    for sig in (
+        signal.SIGTERM,
+        signal.SIGINT,
+        signal.SIGHUP,
+        signal.SIGQUIT,
+        signal.SIGUSR1,
+        signal.SIGUSR2,
+    ):
+        signal.signal(sig, lambda s, _f: os.kill(pid, s))
+    while True:
+        try:
+            _, status = os.waitpid(pid, 0)
+            break
+        except InterruptedError:
+            continue
+    if os.WIFSIGNALED(status):
+        os._exit(128 + os.WTERMSIG(status))
+    os._exit(os.WEXITSTATUS(status))
+
+
+if __name__ == "__main__":
+    main()

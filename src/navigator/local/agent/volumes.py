@@ -1,0 +1,222 @@
+"""A pod's volumes, materialised as directories under the pod's own directory.
+
+emptyDir, configMap, secret, downwardAPI and projected (service-account token
+from the TokenRequest API, configMap, secret, downwardAPI) are written here;
+persistentVolumeClaim and hostPath resolve to a directory on the host.
+The container shim bind-mounts each at its mount path.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from navigator.local.agent.kube import ApiError, Kube, Obj
+
+DEFAULT_TOKEN_SECONDS = 3607
+
+
+class VolumeError(RuntimeError):
+    """A volume cannot be set up yet (reported as FailedMount; retried)."""
+
+
+@dataclass(frozen=True)
+class Mount:
+    source: str
+    target: str
+    readonly: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return {"source": self.source, "target": self.target, "readonly": self.readonly}
+
+
+def field_value(pod: Obj, path: str) -> str:
+    """The downward API's fieldRef paths."""
+    meta, spec, status = pod["metadata"], pod.get("spec", {}), pod.get("status", {})
+    if path.startswith(("metadata.labels['", "metadata.annotations['")):
+        kind, _, key = path[len("metadata.") :].partition("['")
+        return str(meta.get(kind, {}).get(key.rstrip("']"), ""))
+    simple = {
+        "metadata.name": meta.get("name"),
+        "metadata.namespace": meta.get("namespace"),
+        "metadata.uid": meta.get("uid"),
+        "spec.nodeName": spec.get("nodeName"),
+        "spec.serviceAccountName": spec.get("serviceAccountName"),
+        "status.podIP": status.get("podIP"),
+        "status.hostIP": status.get("hostIP"),
+        "status.podIPs": ",".join(i["ip"] for i in status.get("podIPs", [])),
+        "status.hostIPs": ",".join(i["ip"] for i in status.get("hostIPs", [])),
+    }
+    if path in ("metadata.labels", "metadata.annotations"):
+        items = meta.get(path.split(".")[1], {})
+        return "\n".join(f'{k}="{v}"' for k, v in sorted(items.items()))
+    if path not in simple:
+        raise VolumeError(f"unsupported fieldRef {path}")
+    return str(simple[path] or "")
+
+
+def _write(directory: Path, files: dict[str, bytes], mode: int) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    for rel, data in files.items():
+        path = directory / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.write_bytes(data)
+        tmp.chmod(mode)
+        tmp.replace(path)
+
+
+def _select(data: dict[str, bytes], items: list[Obj] | None) -> dict[str, bytes]:
+    if not items:
+        return data
+    return {i["path"]: data[i["key"]] for i in items if i["key"] in data}
+
+
+class VolumeBuilder:
+    """Materialises one pod's volumes with the node's identity."""
+
+    def __init__(self, kube: Kube, pod: Obj, pod_dir: Path, ip: str) -> None:
+        self.kube = kube
+        self.pod = pod
+        self.ns = pod["metadata"]["namespace"]
+        self.dir = pod_dir / "volumes"
+        self.pod_with_ip = {**pod, "status": {**pod.get("status", {}), "podIP": ip}}
+
+    async def build_all(self, fs_group: int | None) -> dict[str, str]:
+        out = {}
+        for vol in self.pod.get("spec", {}).get("volumes", []):
+            out[vol["name"]] = await self.build(vol, fs_group)
+        return out
+
+    async def build(self, vol: Obj, fs_group: int | None) -> str:
+        name = vol["name"]
+        target = self.dir / name
+        if "persistentVolumeClaim" in vol:
+            return await self._pvc(vol["persistentVolumeClaim"]["claimName"], fs_group)
+        if "hostPath" in vol:
+            path = Path(vol["hostPath"]["path"])
+            if vol["hostPath"].get("type") in ("DirectoryOrCreate",):
+                path.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240 (small local file operation)
+            return str(path)
+        if "emptyDir" in vol:
+            target.mkdir(parents=True, exist_ok=True)
+            _own(target, fs_group)
+            return str(target)
+        files: dict[str, bytes]
+        mode = 0o644
+        if "configMap" in vol:
+            files = await self._configmap(vol["configMap"])
+            mode = vol["configMap"].get("defaultMode", mode)
+        elif "secret" in vol:
+            src = {**vol["secret"], "name": vol["secret"]["secretName"]}
+            files = await self._secret(src)
+            mode = vol["secret"].get("defaultMode", mode)
+        elif "downwardAPI" in vol:
+            files = self._downward(vol["downwardAPI"].get("items", []))
+            mode = vol["downwardAPI"].get("defaultMode", mode)
+        elif "projected" in vol:
+            files = {}
+            for source in vol["projected"].get("sources", []):
+                files.update(await self._projection(source))
+            mode = vol["projected"].get("defaultMode", mode)
+        else:
+            raise VolumeError(f"volume {name}: unsupported volume type")
+        _write(target, files, mode)
+        if fs_group is not None:
+            _own(target, fs_group, recursive=True)
+        return str(target)
+
+    async def _projection(self, source: Obj) -> dict[str, bytes]:
+        if "serviceAccountToken" in source:
+            sat = source["serviceAccountToken"]
+            return {sat["path"]: (await self.token(sat)).encode()}
+        if "configMap" in source:
+            return await self._configmap(source["configMap"])
+        if "secret" in source:
+            return await self._secret(source["secret"])
+        if "downwardAPI" in source:
+            return self._downward(source["downwardAPI"].get("items", []))
+        return {}
+
+    async def _configmap(self, ref: Obj) -> dict[str, bytes]:
+        obj = await self._get(f"/api/v1/namespaces/{self.ns}/configmaps/{ref['name']}", ref)
+        data = {k: v.encode() for k, v in (obj.get("data") or {}).items()}
+        data.update({k: base64.b64decode(v) for k, v in (obj.get("binaryData") or {}).items()})
+        return _select(data, ref.get("items"))
+
+    async def _secret(self, ref: Obj) -> dict[str, bytes]:
+        obj = await self._get(f"/api/v1/namespaces/{self.ns}/secrets/{ref['name']}", ref)
+        data = {k: base64.b64decode(v) for k, v in (obj.get("data") or {}).items()}
+        return _select(data, ref.get("items"))
+
+    async def _get(self, path: str, ref: Obj) -> Obj:
+        try:
+            return await self.kube.get(path)
+        except ApiError as err:
+            if err.status == 404 and ref.get("optional"):
+                return {}
+            raise VolumeError(f"{path.rsplit('/', 2)[-2][:-1]} {ref['name']!r}: {err}") from err
+
+    def _downward(self, items: list[Obj]) -> dict[str, bytes]:
+        out = {}
+        for item in items:
+            if "fieldRef" in item:
+                out[item["path"]] = field_value(self.pod_with_ip, item["fieldRef"]["fieldPath"])
+        return {k: v.encode() for k, v in out.items()}
+
+    async def token(self, sat: Obj) -> str:
+        """A real, pod-bound token from the TokenRequest API (RBAC applies to the pod)."""
+        meta = self.pod["metadata"]
+        sa = self.pod.get("spec", {}).get("serviceAccountName") or "default"
+        spec: Obj = {
+            "expirationSeconds": sat.get("expirationSeconds", DEFAULT_TOKEN_SECONDS),
+            "boundObjectRef": {
+                "apiVersion": "v1",
+                "kind": "Pod",
+                "name": meta["name"],
+                "uid": meta["uid"],
+            },
+        }
+        if sat.get("audience"):
+            spec["audiences"] = [sat["audience"]]
+        body = {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": spec}
+        try:
+            resp = await self.kube.create(
+                f"/api/v1/namespaces/{self.ns}/serviceaccounts/{sa}/token", body
+            )
+        except ApiError as err:
+            raise VolumeError(f"service account token for {sa!r}: {err}") from err
+        return str(resp["status"]["token"])
+
+    async def _pvc(self, claim: str, fs_group: int | None) -> str:
+        try:
+            pvc = await self.kube.get(
+                f"/api/v1/namespaces/{self.ns}/persistentvolumeclaims/{claim}"
+            )
+        except ApiError as err:
+            raise VolumeError(f"persistentvolumeclaim {claim!r}: {err}") from err
+        pv_name = pvc.get("spec", {}).get("volumeName")
+        if not pv_name or pvc.get("status", {}).get("phase") != "Bound":
+            raise VolumeError(f"persistentvolumeclaim {claim!r} is not bound yet")
+        pv = await self.kube.get(f"/api/v1/persistentvolumes/{pv_name}")
+        spec = pv.get("spec", {})
+        path = (spec.get("local") or spec.get("hostPath") or {}).get("path")
+        if not path:
+            raise VolumeError(f"persistentvolume {pv_name}: neither local nor hostPath")
+        Path(path).mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240 (small local file operation)
+        _own(Path(path), fs_group)
+        return str(path)
+
+
+def _own(path: Path, gid: int | None, *, recursive: bool = False) -> None:
+    """fsGroup: the volume belongs to the group and new files inherit it (setgid)."""
+    if gid is None:
+        return
+    paths = [path, *path.rglob("*")] if recursive else [path]
+    for p in paths:
+        os.chown(p, -1, gid, follow_symlinks=False)
+        if p.is_dir():
+            p.chmod(p.stat().st_mode | 0o2070)

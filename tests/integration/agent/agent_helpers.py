@@ -1,0 +1,95 @@
+"""Helpers for node-agent tests (the fixtures are in conftest.py)."""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import yaml
+
+from navigator.local import cluster
+from navigator.local.agent.fleet import NodeSet
+from navigator.local.agent.testimage import REF
+from navigator.testing.pytest_plugin import LocalCluster
+
+T = TypeVar("T")
+NODES = NodeSet(count=3)
+
+
+def eventually(check: Callable[[], T], timeout: float = 60.0, interval: float = 0.25) -> T:
+    """Poll `check` until it returns something truthy; fail with its last value."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = check()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout}s (last: {last!r})")
+
+
+@dataclass(frozen=True)
+class Agents:
+    """The cluster with its node agents, plus helpers speaking kubectl."""
+
+    cluster: LocalCluster
+
+    def apply(self, namespace: str, *objects: dict[str, Any]) -> None:
+        text = yaml.safe_dump_all(objects)
+        self.cluster.kubectl("apply", "-n", namespace, "-f", "-", input=text)
+
+    def get(self, namespace: str, kind: str, name: str = "") -> Any:
+        args = ["get", kind, *([name] if name else []), "-n", namespace, "-o", "json"]
+        proc = self.cluster.kubectl(*args, check=False)
+        return json.loads(proc.stdout) if proc.returncode == 0 else None
+
+    def pod(self, namespace: str, name: str) -> Any:
+        return self.get(namespace, "pod", name)
+
+    def events(self, namespace: str, pod: str) -> list[dict[str, Any]]:
+        items = self.get(namespace, "events")["items"]
+        return [e for e in items if e["involvedObject"].get("name") == pod]
+
+    def ready(self, namespace: str, name: str) -> Any:
+        pod = self.pod(namespace, name)
+        conds = (pod or {}).get("status", {}).get("conditions", [])
+        ok = any(c["type"] == "Ready" and c["status"] == "True" for c in conds)
+        return pod if ok else None
+
+    def restart(self) -> None:
+        cluster.ensure_nodes(
+            self.cluster.config, NODES, bins=self.cluster.binaries, say=lambda _: None
+        )
+
+
+def http(url: str, *, method: str = "GET", data: bytes | None = None, timeout: float = 3) -> str:
+    req = urllib.request.Request(url, data=data, method=method)
+    with urllib.request.urlopen(req, timeout=timeout) as resp:
+        return str(resp.read().decode())
+
+
+def web_container(**extra: Any) -> dict[str, Any]:
+    """The test image's HTTP server as a container spec."""
+    return {
+        "name": "web",
+        "image": REF,
+        "ports": [{"name": "http", "containerPort": 8080}],
+        **extra,
+    }
+
+
+def pod_manifest(name: str, *containers: dict[str, Any], **spec: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name},
+        "spec": {
+            "terminationGracePeriodSeconds": 5,
+            "containers": list(containers) or [web_container()],
+            **spec,
+        },
+    }
