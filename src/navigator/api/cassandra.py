@@ -21,25 +21,33 @@ KIND, PLURAL, SHORT_NAMES = "CassandraCluster", "cassandraclusters", ("cass",)
 # Major versions 5 to 9 in x.y.z form; the operator knows which it can run.
 VERSION_PATTERN = r"^[5-9]\.(0|[1-9][0-9]{0,2})\.(0|[1-9][0-9]{0,2})$"
 
-# cassandra.yaml keys the pilot renders itself; an override would break the node.
-OWNED_KEYS: tuple[str, ...] = (
-    "cluster_name",
-    "listen_address",
-    "listen_interface",
-    "broadcast_address",
-    "rpc_address",
-    "rpc_interface",
-    "broadcast_rpc_address",
-    "seed_provider",
-    "endpoint_snitch",
-    "data_file_directories",
-    "commitlog_directory",
-    "saved_caches_directory",
-    "hints_directory",
-    "cdc_raw_directory",
-    "storage_port",
-    "native_transport_port",
-)
+# cassandra.yaml keys the pilot renders itself (an override would break the
+# node), with their JSON types: declaring them typed lets CEL see them.
+_STRING, _INT = {"type": "string"}, {"type": "integer"}
+_ANY_LIST = {
+    "type": "array",
+    "maxItems": 16,
+    "items": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
+}
+OWNED_KEY_TYPES: dict[str, dict[str, Any]] = {
+    "cluster_name": _STRING,
+    "listen_address": _STRING,
+    "listen_interface": _STRING,
+    "broadcast_address": _STRING,
+    "rpc_address": _STRING,
+    "rpc_interface": _STRING,
+    "broadcast_rpc_address": _STRING,
+    "seed_provider": _ANY_LIST,
+    "endpoint_snitch": _STRING,
+    "data_file_directories": {"type": "array", "maxItems": 16, "items": _STRING},
+    "commitlog_directory": _STRING,
+    "saved_caches_directory": _STRING,
+    "hints_directory": _STRING,
+    "cdc_raw_directory": _STRING,
+    "storage_port": _INT,
+    "native_transport_port": _INT,
+}
+OWNED_KEYS: tuple[str, ...] = tuple(OWNED_KEY_TYPES)
 
 
 def _part(v: str, i: int) -> str:
@@ -67,14 +75,14 @@ VERSION_RULES = [
     ),
 ]
 
-_OWNED_LIST = "[" + ", ".join(f"'{k}'" for k in OWNED_KEYS) + "]"
-OWNED_KEYS_RULE = rule(
-    f"!{_OWNED_LIST}.exists(k, k in self)",
-    "cassandraYaml must not set keys Navigator owns (addresses, seeds, snitch,"
-    " cluster name, directories, ports)",
-    messageExpression="'cassandraYaml must not set keys Navigator owns: ' + "
-    f"{_OWNED_LIST}.filter(k, k in self).join(', ')",
-)
+# One cheap rule per key: the error names the key's own path.
+OWNED_KEYS_RULES = [
+    rule(f"!has(self.{k})", f"cassandraYaml must not set {k}: Navigator owns it", fieldPath=f".{k}")
+    for k in OWNED_KEYS
+]
+OWNED_PROPERTIES = {
+    k: {"description": "Owned by Navigator: refused.", **t} for k, t in OWNED_KEY_TYPES.items()
+}
 
 
 class CassandraConfig(ApiModel):
@@ -85,8 +93,12 @@ class CassandraConfig(ApiModel):
         description="Keys merged over the rendered cassandra.yaml. Keys Navigator owns"
         f" are refused: {', '.join(OWNED_KEYS)}.",
         json_schema_extra=k8s(
+            properties=OWNED_PROPERTIES,
             maxProperties=256,
-            **{"x-kubernetes-validations": [OWNED_KEYS_RULE]},
+            **{
+                "x-kubernetes-preserve-unknown-fields": True,
+                "x-kubernetes-validations": OWNED_KEYS_RULES,
+            },
         ),
     )
     jvm_options: list[Annotated[str, StringConstraints(max_length=1024)]] = Field(

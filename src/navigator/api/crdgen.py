@@ -76,8 +76,7 @@ def schema_of(tp: Any) -> Schema:
     if origin is list:
         return {"type": "array", "items": schema_of(args[0])}
     if origin is dict:
-        if args[1] is typing.Any:
-            return {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
+        # dict[str, Any] is a map of arbitrary JSON values (a map, so CEL can use `in`).
         return {"type": "object", "additionalProperties": schema_of(args[1])}
     simple = {str: "string", bool: "boolean", int: "integer", float: "number"}
     if tp in simple:
@@ -111,6 +110,8 @@ def field_schema(field: FieldInfo) -> Schema:
         schema["default"] = default
     if isinstance(field.json_schema_extra, dict):
         schema.update(field.json_schema_extra)
+        if "properties" in schema:  # declared properties replace "any value" maps
+            schema.pop("additionalProperties", None)
     return schema
 
 

@@ -88,7 +88,7 @@ def _messages(node: dict[str, Any]) -> str:
         (".spec.nodePools[]", "rack is immutable"),
         (".spec.nodePools[].persistence", "storageClassName is immutable"),
         (".spec.nodePools[].persistence.size", "never shrink"),
-        (".spec.config.cassandraYaml", "keys Navigator owns"),
+        (".spec.config.cassandraYaml", "Navigator owns it"),
     ],
 )
 def test_cel_rules_are_present(path: str, fragment: str) -> None:
