@@ -2,9 +2,26 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 Schema = dict[str, Any]
+CEL = "x-kubernetes-validations"
+LIMITS = {
+    "minimum": ">= {}",
+    "maximum": "<= {}",
+    "minLength": "length >= {}",
+    "minItems": "at least {} items",
+    "maxLength": "length <= {}",
+    "maxItems": "at most {} items",
+    "pattern": "matches `{}`",
+}
+
+
+def _limits(schema: Schema) -> list[str]:
+    """Plain-schema constraints in words."""
+    return [text.format(schema[key]) for key, text in LIMITS.items() if key in schema]
+
 
 INTRO = """# Navigator API reference (navigator.dev/v1alpha1)
 
@@ -20,7 +37,7 @@ def _type(schema: Schema) -> str:
     if t == "array":
         return f"[]{_type(schema.get('items', {}))}"
     if "enum" in schema:
-        return " \\| ".join(str(v) for v in schema["enum"])
+        return " | ".join(str(v) for v in schema["enum"])
     if t == "object" and "additionalProperties" in schema:
         return f"map[string]{_type(schema['additionalProperties'])}"
     return t
@@ -32,11 +49,11 @@ def _cell(text: str) -> str:
 
 def _rows(path: str, schema: Schema, required: bool) -> list[str]:
     default = schema.get("default")
-    rules = "; ".join(str(r["message"]) for r in schema.get("x-kubernetes-validations", []))
+    rules = "; ".join(_limits(schema) + [str(r["message"]) for r in schema.get(CEL, [])])
     cells = [
         f"`{path}`",
         _cell(_type(schema)) + (" (required)" if required else ""),
-        f"`{default}`" if default is not None else "",
+        f"`{json.dumps(default)}`" if default is not None else "",
         _cell(str(schema.get("description", ""))),
         _cell(rules),
     ]
