@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 import time
 import urllib.request
 from collections.abc import Callable
@@ -93,3 +94,19 @@ def pod_manifest(name: str, *containers: dict[str, Any], **spec: Any) -> dict[st
             **spec,
         },
     }
+
+
+def container_pid(cluster: LocalCluster, pod: dict[str, Any], container: str = "web") -> int:
+    """The host PID of a container's PID 1 (from the agent's state)."""
+    node, uid = pod["spec"]["nodeName"], pod["metadata"]["uid"]
+    path = cluster.config.state_dir / "nodes" / node / "pods" / uid / "containers" / container
+    return int((path / "init.pid").read_text())
+
+
+def exec_in(
+    cluster: LocalCluster, pod: dict[str, Any], *argv: str, container: str = "web"
+) -> subprocess.CompletedProcess[str]:
+    """Run a command inside a container's namespaces (what `kubectl exec` would do)."""
+    pid = container_pid(cluster, pod, container)
+    args = ["nsenter", "-t", str(pid), "-m", "-u", "-i", "-n", "-p", "-r", "-w", "--", *argv]
+    return subprocess.run(args, capture_output=True, text=True, timeout=30, check=False)

@@ -1,0 +1,154 @@
+"""Pods on the node agent: network, files, environment, probes, restarts, logs, bad input."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import sys
+
+import pytest
+from agent_helpers import Agents, eventually, exec_in, http, pod_manifest, web_container
+
+pytestmark = pytest.mark.integration
+
+SA_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
+
+
+def field_env(name: str, path: str) -> dict[str, object]:
+    return {"name": name, "valueFrom": {"fieldRef": {"fieldPath": path}}}
+
+
+def test_pod_gets_address_files_environment_and_a_real_token(
+    agents: Agents, namespace: str
+) -> None:
+    config = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cfg"},
+              "data": {"greeting": "hello"}}  # fmt: skip
+    secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "sec"},
+              "stringData": {"password": "s3cret"}}  # fmt: skip
+    container = web_container(
+        env=[
+            field_env("POD_IP", "status.podIP"),
+            field_env("POD_NAME", "metadata.name"),
+            field_env("POD_NAMESPACE", "metadata.namespace"),
+            field_env("NODE_NAME", "spec.nodeName"),
+            {
+                "name": "GREETING",
+                "valueFrom": {"configMapKeyRef": {"name": "cfg", "key": "greeting"}},
+            },
+            {"name": "COMBINED", "value": "$(POD_NAME)-x"},
+        ],
+        volumeMounts=[
+            {"name": "cfg", "mountPath": "/etc/cfg"},
+            {"name": "sec", "mountPath": "/etc/sec", "readOnly": True},
+            {"name": "info", "mountPath": "/etc/info"},
+            {"name": "scratch", "mountPath": "/scratch"},
+        ],
+        readinessProbe={"exec": {"command": ["test", "-s", f"{SA_DIR}/token"]}, "periodSeconds": 1},
+    )
+    pod = pod_manifest(
+        "files",
+        container,
+        volumes=[
+            {"name": "cfg", "configMap": {"name": "cfg"}},
+            {"name": "sec", "secret": {"secretName": "sec"}},
+            {"name": "info", "downwardAPI": {"items": [
+                {"path": "labels", "fieldRef": {"fieldPath": "metadata.labels"}}]}},
+            {"name": "scratch", "emptyDir": {}},
+        ],
+    )  # fmt: skip
+    pod["metadata"]["labels"] = {"app": "files"}
+    agents.apply(namespace, config, secret, pod)
+    ready = eventually(lambda: agents.ready(namespace, "files"))
+    status, node_name = ready["status"], ready["spec"]["nodeName"]
+    node = agents.get("default", "node", node_name)
+    assert ipaddress.ip_address(status["podIP"]) in ipaddress.ip_network(node["spec"]["podCIDR"])
+    assert status["hostIP"] == node["status"]["addresses"][0]["address"]
+    env = json.loads(http(f"http://{status['podIP']}:8080/env"))
+    assert env["POD_IP"] == status["podIP"]
+    assert (env["POD_NAME"], env["POD_NAMESPACE"], env["NODE_NAME"]) == (
+        "files", namespace, node_name,
+    )  # fmt: skip
+    assert env["GREETING"] == "hello"
+    assert env["COMBINED"] == "files-x"
+    assert env["KUBERNETES_SERVICE_HOST"] == agents.cluster.config.host_ip
+    assert env["KUBERNETES_SERVICE_PORT"] == str(agents.cluster.config.apiserver_port)
+    assert env["HOSTNAME"] == "files"
+    check = (
+        "import os, socket, ssl, urllib.request as u;"
+        "print(open('/etc/cfg/greeting').read(), open('/etc/sec/password').read(),"
+        " 'app=' in open('/etc/info/labels').read(), socket.gethostname(), os.getpid());"
+        f"t=open('{SA_DIR}/token').read();"
+        f"c=ssl.create_default_context(cafile='{SA_DIR}/ca.crt');"
+        "h=os.environ.get('API', '');"
+        "r=u.Request(h + '/api/v1/namespaces/' + open("
+        f"'{SA_DIR}/namespace').read() + '/pods', headers={{'Authorization': 'Bearer ' + t}});"
+        "\ntry:\n u.urlopen(r, context=c)\nexcept Exception as e:\n print(getattr(e, 'code', e))"
+    )
+    api = f"https://{agents.cluster.config.host_ip}:{agents.cluster.config.apiserver_port}"
+    out = exec_in(agents.cluster, ready, "env", f"API={api}", sys.executable, "-c", check)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.split()
+    # Files from the volumes, the pod's hostname, its own PID namespace, and a
+    # token the API server accepts (RBAC forbids the default service account: 403).
+    assert lines[:4] == ["hello", "s3cret", "True", "files"]
+    assert lines[5] == "403"
+
+
+def test_kubectl_logs_shows_the_container_output(agents: Agents, namespace: str) -> None:
+    agents.apply(namespace, pod_manifest("logs"))
+    eventually(lambda: agents.ready(namespace, "logs"))
+    out = eventually(lambda: agents.cluster.kubectl("logs", "-n", namespace, "logs").stdout)
+    assert "serving on 8080 as logs" in out
+
+
+def test_failing_liveness_probe_restarts_the_container(agents: Agents, namespace: str) -> None:
+    live = {"exec": {"command": ["test", "-e", "/tmp/never"]}, "periodSeconds": 1,
+            "failureThreshold": 2}  # fmt: skip
+    agents.apply(namespace, pod_manifest("sick", web_container(livenessProbe=live)))
+
+    def restarted() -> object:
+        statuses = agents.pod(namespace, "sick").get("status", {}).get("containerStatuses", [])
+        return statuses and statuses[0]["restartCount"] >= 2 and statuses[0]
+
+    status = eventually(restarted, timeout=90)
+    assert status["lastState"]["terminated"]["finishedAt"]
+    reasons = {e["reason"] for e in agents.events(namespace, "sick")}
+    assert {"Unhealthy", "Killing"} <= reasons
+
+
+def test_bad_input_is_explained_and_other_pods_keep_running(agents: Agents, namespace: str) -> None:
+    agents.apply(
+        namespace,
+        pod_manifest("healthy"),
+        pod_manifest("noimage", web_container(image="navigator-test/missing:1")),
+        pod_manifest("crash", web_container(command=["sh", "-c", "echo bye; exit 3"])),
+        pod_manifest(
+            "closed",
+            web_container(readinessProbe={"tcpSocket": {"port": 9999}, "periodSeconds": 1}),
+        ),
+    )
+    eventually(lambda: agents.ready(namespace, "healthy"))
+
+    def waiting(name: str, *reasons: str) -> object:
+        statuses = agents.pod(namespace, name).get("status", {}).get("containerStatuses", [])
+        state = statuses[0]["state"] if statuses else {}
+        return state.get("waiting", {}).get("reason") in reasons and statuses[0]
+
+    eventually(lambda: waiting("noimage", "ErrImagePull", "ImagePullBackOff"))
+    crash = eventually(lambda: waiting("crash", "CrashLoopBackOff"), timeout=90)
+    assert crash["lastState"]["terminated"]["exitCode"] == 3
+    assert crash["restartCount"] >= 1
+
+    def unhealthy() -> object:
+        events = agents.events(namespace, "closed")
+        return [e for e in events if e["reason"] == "Unhealthy"]
+
+    message = eventually(unhealthy)[0]["message"]
+    assert "Readiness probe failed" in message
+    assert "connection refused" in message
+    closed = agents.pod(namespace, "closed")
+    assert closed["status"]["phase"] == "Running"
+    assert not agents.ready(namespace, "closed")
+    assert {"Failed", "BackOff"} <= {e["reason"] for e in agents.events(namespace, "noimage")}
+    assert "BackOff" in {e["reason"] for e in agents.events(namespace, "crash")}
+    assert agents.ready(namespace, "healthy")
