@@ -93,3 +93,61 @@ def test_explain_shows_descriptions(local_cluster: Any, path: str, fragment: str
             break
         time.sleep(1)
     assert fragment in proc.stdout, proc.stdout + proc.stderr
+
+
+FULL_STATUS = {
+    "observedGeneration": 1,
+    "phase": "Progressing",
+    "readyMembers": "2/3",
+    "conditions": [
+        {
+            "type": "Progressing",
+            "status": "True",
+            "observedGeneration": 1,
+            "lastTransitionTime": "2026-01-01T00:00:00Z",
+            "reason": "ScalingIn",
+            "message": "decommissioning c-r-2",
+        }
+    ],
+    "nodePools": [{"name": "r", "replicas": 3, "readyReplicas": 2, "updatedReplicas": 3}],
+    "members": [
+        {
+            "name": "c-r-0",
+            "pool": "r",
+            "hostID": "6f1c0e0a-0000-0000-0000-000000000000",
+            "state": "UN",
+            "version": "5.0.6",
+            "datacenter": "dc1",
+            "rack": "r",
+        }
+    ],
+    "operation": {
+        "type": "ScaleIn",
+        "target": "c-r-2",
+        "startedAt": "2026-01-01T00:00:00Z",
+        "blockedBy": {"rule": "ReplicationAllowsDecommission", "reason": "RF 3 needs 3 nodes"},
+    },
+}
+
+
+def test_status_schema_keeps_what_the_operator_writes(local_cluster: Any, namespace: str) -> None:
+    _create(local_cluster, namespace)
+    local_cluster.kubectl(
+        "patch", "cass", "c", "-n", namespace, "--subresource=status", "--type=merge",
+        "-p", json.dumps({"status": FULL_STATUS}),
+    )  # fmt: skip
+    stored = json.loads(
+        local_cluster.kubectl("get", "cass", "c", "-n", namespace, "-o", "json").stdout
+    )
+    assert stored["status"] == FULL_STATUS
+
+
+def test_status_rejects_unknown_member_state(local_cluster: Any, namespace: str) -> None:
+    _create(local_cluster, namespace)
+    bad = {"status": {"members": [{"name": "c-r-0", "state": "XX"}]}}
+    proc = local_cluster.kubectl(
+        "patch", "cass", "c", "-n", namespace, "--subresource=status", "--type=merge",
+        "-p", json.dumps(bad), check=False,
+    )  # fmt: skip
+    assert proc.returncode != 0
+    assert "status.members[0].state" in proc.stderr
