@@ -147,6 +147,11 @@ class CassandraNodePool(NodePoolBase):
         pattern=DNS1123_LABEL,
     )
 
+    @property
+    def effective_rack(self) -> str:
+        """The rack the members get: `rack`, or the pool name when absent."""
+        return self.rack or self.name
+
 
 class CassandraClusterSpec(ClusterSpecBase):
     """The Cassandra cluster the user wants."""

@@ -19,7 +19,9 @@ EXAMPLES = Path(__file__).parents[3] / "deploy" / "examples"
 def test_pool_defaults() -> None:
     pool = CassandraNodePool(name="rack1", replicas=3)
     assert pool.datacenter == "dc1"
-    assert pool.rack is None  # the operator uses the pool name
+    assert pool.rack is None
+    assert pool.effective_rack == "rack1"  # the operator's default: the pool name
+    assert pool.model_copy(update={"rack": "a"}).effective_rack == "a"
     assert pool.persistence.size == "10Gi"
     assert pool.persistence.storage_class_name is None
 
