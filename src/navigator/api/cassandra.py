@@ -68,6 +68,10 @@ def _guard(expr: str) -> str:
 
 
 VERSION_RULES = [
+    rule(
+        f"self.matches('{VERSION_PATTERN.replace(chr(92), chr(92) * 2)}')",
+        "version must be major.minor.patch with major version 5 or later, e.g. 5.0.6",
+    ),
     rule(_guard(_not_older()), "version cannot be downgraded"),
     rule(
         _guard(f"{_part('self', 0)} - {_part('oldSelf', 0)} <= 1"),

@@ -33,6 +33,13 @@ def rule(expr: str, message: str, **extra: Any) -> dict[str, Any]:
     return {"rule": expr, "message": message, **extra}
 
 
+DNS1123_RULE = rule(
+    f"self.matches('{DNS1123_LABEL}')",
+    "name must be a DNS-1123 label: lowercase letters, digits and '-',"
+    " starting and ending with a letter or digit",
+)
+
+
 class ApiModel(BaseModel):
     """Base of every API type: camelCase on the wire, unknown fields refused."""
 
@@ -110,6 +117,7 @@ class NodePoolBase(ApiModel):
         min_length=1,
         max_length=40,
         pattern=DNS1123_LABEL,
+        json_schema_extra=k8s(**{"x-kubernetes-validations": [DNS1123_RULE]}),
     )
     replicas: int = Field(
         description="Number of members in the pool (0 or more).",
