@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import click
-from lightkube import AsyncClient
 
 from navigator import logs
 from navigator.pilot.cassandra.adapter import CassandraAdapter
@@ -18,6 +17,7 @@ from navigator.pilot.cassandra.render import JOLOKIA_PORT, Layout, Overrides, re
 from navigator.pilot.core.identity import Identity, IdentityError
 from navigator.pilot.core.loop import Pilot, Settings
 from navigator.pilot.kube import KubeStore, cluster_spec, seed_addresses
+from navigator.pilot.kubeclient import KubeClient, default_endpoint
 
 log = logging.getLogger("navigator.pilot")
 
@@ -71,7 +71,7 @@ def cassandra(
 async def _run(
     identity: Identity, layout: Layout, seed_pods: list[str], heap: str, probe_port: int
 ) -> int:
-    client = AsyncClient(field_manager="navigator-pilot")
+    client = KubeClient(default_endpoint())
     spec = await cluster_spec(client, namespace=identity.namespace, name=identity.cluster)
     seeds = await seed_addresses(client, namespace=identity.namespace, seed_pods=seed_pods)
     log.info("seeds resolved", extra={"seeds": seeds, "seed_pods": seed_pods})

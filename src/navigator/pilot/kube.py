@@ -11,22 +11,17 @@ import datetime as dt
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from lightkube import AsyncClient
-from lightkube.core.exceptions import ApiError
-from lightkube.generic_resource import create_namespaced_resource
-from lightkube.models.core_v1 import EventSource, ObjectReference
-from lightkube.models.meta_v1 import ObjectMeta
-from lightkube.resources.core_v1 import Event, Pod
-from lightkube.types import PatchType
-
 from navigator.pilot.core.intents import Intent, Outcome, Phase
 from navigator.pilot.core.loop import PilotState
+from navigator.pilot.kubeclient import KubeClient, KubeError
 
 GROUP, VERSION = "navigator.dev", "v1alpha1"
-PilotResource = create_namespaced_resource(GROUP, VERSION, "Pilot", "pilots")
-CassandraClusterResource = create_namespaced_resource(
-    GROUP, VERSION, "CassandraCluster", "cassandraclusters"
-)
+JSON_PATCH = "application/json-patch+json"
+
+
+def _path(namespace: str, plural: str, name: str = "", *, core: bool = False) -> str:
+    prefix = "/api/v1" if core else f"/apis/{GROUP}/{VERSION}"
+    return f"{prefix}/namespaces/{namespace}/{plural}" + (f"/{name}" if name else "")
 
 
 def parse_intents(spec: Mapping[str, Any]) -> tuple[Intent, ...]:
@@ -59,11 +54,11 @@ def parse_outcomes(status: Mapping[str, Any]) -> tuple[Outcome, ...]:
 class KubeStore:
     """Reads this member's Pilot and writes its status subresource."""
 
-    def __init__(self, client: AsyncClient, *, namespace: str, name: str) -> None:
+    def __init__(self, client: KubeClient, *, namespace: str, name: str) -> None:
         self.client, self.namespace, self.name = client, namespace, name
 
     async def read(self) -> PilotState:
-        obj = await self.client.get(PilotResource, self.name, namespace=self.namespace)
+        obj = await self.client.get(_path(self.namespace, "pilots", self.name))
         spec = dict(obj.get("spec") or {})
         status = dict(obj.get("status") or {})
         return PilotState(parse_intents(spec), parse_outcomes(status), status)
@@ -72,53 +67,52 @@ class KubeStore:
         # A JSON patch "add" replaces the whole status, so facts that vanished
         # (a peer that left) vanish from the object too.
         await self.client.patch(
-            PilotResource.Status,
-            self.name,
+            _path(self.namespace, "pilots", self.name) + "/status",
             [{"op": "add", "path": "/status", "value": status}],
-            namespace=self.namespace,
-            patch_type=PatchType.JSON,
+            content_type=JSON_PATCH,
         )
 
     async def event(self, reason: str, message: str, *, warning: bool = False) -> None:
-        now = dt.datetime.now(dt.UTC)
-        with contextlib.suppress(ApiError):  # events are best effort
-            await self.client.create(
-                Event(
-                    metadata=ObjectMeta(generateName=f"{self.name}.", namespace=self.namespace),
-                    involvedObject=ObjectReference(
-                        apiVersion=f"{GROUP}/{VERSION}",
-                        kind="Pilot",
-                        name=self.name,
-                        namespace=self.namespace,
-                    ),
-                    reason=reason,
-                    message=message,
-                    type="Warning" if warning else "Normal",
-                    source=EventSource(component="navigator-pilot"),
-                    firstTimestamp=now,
-                    lastTimestamp=now,
-                    count=1,
-                )
-            )
+        now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        event = {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {"generateName": f"{self.name}.", "namespace": self.namespace},
+            "involvedObject": {
+                "apiVersion": f"{GROUP}/{VERSION}",
+                "kind": "Pilot",
+                "name": self.name,
+                "namespace": self.namespace,
+            },
+            "reason": reason,
+            "message": message,
+            "type": "Warning" if warning else "Normal",
+            "source": {"component": "navigator-pilot"},
+            "firstTimestamp": now,
+            "lastTimestamp": now,
+            "count": 1,
+        }
+        with contextlib.suppress(KubeError):  # events are best effort
+            await self.client.create(_path(self.namespace, "events", core=True), event)
 
 
 async def seed_addresses(
-    client: AsyncClient, *, namespace: str, seed_pods: Sequence[str]
+    client: KubeClient, *, namespace: str, seed_pods: Sequence[str]
 ) -> list[str]:
     """The pod IPs of the seed members that have one (skipping those not started)."""
     addresses = []
     for name in seed_pods:
         try:
-            pod = await client.get(Pod, name, namespace=namespace)
-        except ApiError as err:
-            if err.status.code == 404:
+            pod = await client.get(_path(namespace, "pods", name, core=True))
+        except KubeError as err:
+            if err.status == 404:
                 continue
             raise
-        if pod.status and pod.status.podIP:
-            addresses.append(pod.status.podIP)
+        if ip := (pod.get("status") or {}).get("podIP"):
+            addresses.append(str(ip))
     return addresses
 
 
-async def cluster_spec(client: AsyncClient, *, namespace: str, name: str) -> dict[str, Any]:
-    obj = await client.get(CassandraClusterResource, name, namespace=namespace)
+async def cluster_spec(client: KubeClient, *, namespace: str, name: str) -> dict[str, Any]:
+    obj = await client.get(_path(namespace, "cassandraclusters", name))
     return dict(obj.get("spec") or {})

@@ -16,8 +16,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
 
-from prometheus_client import Counter, Gauge
-
 from navigator.pilot.core import supervisor
 from navigator.pilot.core.intents import (
     Begin,
@@ -30,16 +28,25 @@ from navigator.pilot.core.intents import (
     next_step,
 )
 from navigator.pilot.core.probes import Checks, serve
+from navigator.pilot.metrics import metric
 
 log = logging.getLogger("navigator.pilot")
 
 F = TypeVar("F")
 
-STATUS_WRITES = Counter("navigator_pilot_status_writes_total", "Pilot status writes to the API")
-OBSERVE_ERRORS = Counter("navigator_pilot_observe_errors_total", "Failed fact observations")
-INTENTS_STARTED = Counter("navigator_pilot_intents_started_total", "Operations started", ["action"])
-DB_UP = Gauge("navigator_pilot_database_running", "1 while the database process runs")
-DB_READY = Gauge("navigator_pilot_database_ready", "1 while the node is ready for clients")
+STATUS_WRITES = metric(
+    "navigator_pilot_status_writes_total", "Pilot status writes to the API", "counter"
+)
+OBSERVE_ERRORS = metric(
+    "navigator_pilot_observe_errors_total", "Failed fact observations", "counter"
+)
+INTENTS_STARTED = metric(
+    "navigator_pilot_intents_started_total", "Operations started", "counter", ("action",)
+)
+DB_UP = metric("navigator_pilot_database_running", "1 while the database process runs", "gauge")
+DB_READY = metric(
+    "navigator_pilot_database_ready", "1 while the node is ready for clients", "gauge"
+)
 
 
 class Adapter(Protocol[F]):
@@ -161,6 +168,8 @@ class Pilot(Generic[F]):
         if self._decommissioned() and self.child is not None and self.child.running:
             log.info("decommission complete: stopping the database for good")
             await self.child.stop(self.settings.stop_grace)
+            self.child = None
+            DB_UP.set(0)
 
     async def _observe(self) -> None:
         if self.child is None or not self.child.running:
@@ -191,7 +200,7 @@ class Pilot(Generic[F]):
             self.outcomes[intent.id] = step.outcome
             # Record Running before starting, so a crash right after is seen as in progress.
             await self._write(self._status())
-            INTENTS_STARTED.labels(intent.action).inc()
+            INTENTS_STARTED.inc(intent.action)
             log.info("intent %s: starting %s", intent.id, intent.action)
             self.in_flight[intent.id] = asyncio.create_task(self._execute(intent))
         elif isinstance(step, Wait):
@@ -239,7 +248,7 @@ class Pilot(Generic[F]):
         self.written = status
 
     async def _live(self) -> tuple[bool, str]:
-        if self.child is None:
+        if self.child is None or self._decommissioned():
             return True, "database intentionally stopped"
         if not self.child.running:
             return False, "database process exited"

@@ -17,7 +17,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from navigator.pilot.metrics import CONTENT_TYPE, exposition
 
 Check = Callable[[], Awaitable[tuple[bool, str]]]
 
@@ -54,7 +54,7 @@ async def serve(checks: Checks, host: str, port: int) -> asyncio.Server:
 async def respond(checks: Checks, path: str) -> tuple[str, str, bytes]:
     path = path.split("?", 1)[0]
     if path == "/metrics":
-        return "200 OK", CONTENT_TYPE_LATEST, generate_latest()
+        return "200 OK", CONTENT_TYPE, exposition()
     check = {
         "/healthz/live": checks.live,
         "/healthz/started": checks.live,
