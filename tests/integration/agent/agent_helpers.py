@@ -97,16 +97,19 @@ def pod_manifest(name: str, *containers: dict[str, Any], **spec: Any) -> dict[st
 
 
 def container_pid(cluster: LocalCluster, pod: dict[str, Any], container: str = "web") -> int:
-    """The host PID of a container's PID 1 (from the agent's state)."""
+    """The host PID of a container's PID 1 (from the agent's state; 0 until it is known)."""
     node, uid = pod["spec"]["nodeName"], pod["metadata"]["uid"]
     path = cluster.config.state_dir / "nodes" / node / "pods" / uid / "containers" / container
-    return int((path / "init.pid").read_text())
+    try:
+        return int((path / "init.pid").read_text())
+    except (OSError, ValueError):
+        return 0
 
 
 def exec_in(
     cluster: LocalCluster, pod: dict[str, Any], *argv: str, container: str = "web"
 ) -> subprocess.CompletedProcess[str]:
     """Run a command inside a container's namespaces (what `kubectl exec` would do)."""
-    pid = container_pid(cluster, pod, container)
+    pid = eventually(lambda: container_pid(cluster, pod, container), timeout=10)
     args = ["nsenter", "-t", str(pid), "-m", "-u", "-i", "-n", "-p", "-r", "-w", "--", *argv]
     return subprocess.run(args, capture_output=True, text=True, timeout=30, check=False)

@@ -224,3 +224,15 @@ def test_provisioner_builds_a_node_local_volume_for_claims_on_its_node(tmp_path:
     assert pv["spec"]["local"]["path"] == str(tmp_path / "v")
     term = pv["spec"]["nodeAffinity"]["required"]["nodeSelectorTerms"][0]
     assert term["matchExpressions"][0]["values"] == ["local-node-2"]
+
+
+def test_pod_addresses_are_handed_out_round_robin(tmp_path: Path) -> None:
+    from navigator.local.agent.netns import AddressPool
+
+    pool = AddressPool("10.250.3.0/29", tmp_path)
+    assert [pool.allocate(o) for o in ("a", "b")] == ["10.250.3.2", "10.250.3.3"]
+    assert pool.allocate("a") == "10.250.3.2"
+    pool.release("a")
+    assert pool.allocate("c") == "10.250.3.4"
+    assert [pool.allocate(o) for o in ("d", "e")] == ["10.250.3.5", "10.250.3.6"]
+    assert pool.allocate("f") == "10.250.3.2"  # wraps around to the freed address

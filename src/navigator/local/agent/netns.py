@@ -119,11 +119,18 @@ class AddressPool:
         directory.mkdir(parents=True, exist_ok=True)
 
     def allocate(self, owner: str) -> str:
-        for existing in self.directory.iterdir():
+        """The next free address after the last one handed out (round robin, like
+        host-local IPAM): a just-released address is not reused while peers may
+        still have its old MAC address in their neighbour caches."""
+        for existing in self._leases():
             if existing.read_text() == owner:
                 return existing.name
         hosts = list(self.network.hosts())[1:]  # .1 is left out, like a gateway would be
-        for host in hosts:
+        last = self.directory / ".last"
+        start = 0
+        with contextlib.suppress(OSError, ValueError):
+            start = hosts.index(ipaddress.ip_address(last.read_text().strip())) + 1
+        for host in hosts[start:] + hosts[:start]:
             path = self.directory / str(host)
             try:
                 fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
@@ -131,14 +138,18 @@ class AddressPool:
                 continue
             with os.fdopen(fd, "w") as fh:
                 fh.write(owner)
+            last.write_text(str(host))
             return str(host)
         raise SandboxError(f"no free pod address in {self.network}")
 
+    def _leases(self) -> list[Path]:
+        return [p for p in self.directory.iterdir() if not p.name.startswith(".")]
+
     def release(self, owner: str) -> None:
-        for existing in self.directory.iterdir():
+        for existing in self._leases():
             if existing.read_text() == owner:
                 existing.unlink(missing_ok=True)
 
     def clear(self) -> None:
-        for existing in self.directory.iterdir():
+        for existing in self._leases():
             existing.unlink(missing_ok=True)

@@ -1,4 +1,4 @@
-"""Container processes: one shim per container (see shim.py), tracked by the agent."""
+"""Container processes: `unshare` + the shim per container (see shim.py), tracked by the agent."""
 
 from __future__ import annotations
 
@@ -42,16 +42,20 @@ class ContainerProcess:
         return self.init_pid()
 
     def signal(self, sig: int) -> None:
-        """Signals reach PID 1 through the shim; SIGKILL hits both."""
+        """Signal PID 1 (before it is known: its parent, which then kills it)."""
         if self.proc.returncode is not None:
             return
+        pid = self.init_pid()
         with contextlib.suppress(ProcessLookupError):
-            if sig == signal.SIGKILL and (pid := self.init_pid()):
+            if pid:
                 os.kill(pid, sig)
-            self.proc.send_signal(sig)
+            else:
+                self.proc.send_signal(signal.SIGKILL)
 
     async def wait(self) -> int:
-        return await self.proc.wait()
+        """The container's exit code (128 + signal number when a signal ended it)."""
+        code = await self.proc.wait()
+        return 128 - code if code < 0 else code
 
 
 def resolve_user(image: Image, pod_sc: Obj, ctr_sc: Obj) -> tuple[int, int, list[int]]:
@@ -107,9 +111,15 @@ async def start(spec: dict[str, Any], directory: Path, log_path: Path) -> Contai
     spec = {**spec, "pidfile": str(pidfile)}
     spec_path = directory / "spec.json"
     spec_path.write_text(json.dumps(spec))
+    argv = [
+        "nsenter", f"--net={spec['netns']}", "--",
+        "unshare", "--mount", "--uts", "--ipc", "--pid", "--fork", "--kill-child",
+        "--propagation", "private", "--",
+        sys.executable, "-I", str(SHIM), str(spec_path),
+    ]  # fmt: skip
     with log_path.open("ab") as out:
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-I", str(SHIM), str(spec_path),
+            *argv,
             stdin=asyncio.subprocess.DEVNULL, stdout=out, stderr=out,
             start_new_session=True,
         )  # fmt: skip

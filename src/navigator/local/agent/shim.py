@@ -1,16 +1,17 @@
 """Container shim: turns one spec file into one running container process.
 
-Run by the node agent as ``python -I shim.py SPEC_JSON`` (standard library
-only, so it starts fast and never imports the agent). It
+The node agent runs it as PID 1 of fresh mount, UTS, IPC and PID namespaces
+inside the pod's network namespace::
 
-1. joins the pod's network namespace,
-2. unshares mount, UTS, IPC and PID namespaces,
-3. forks: the child becomes PID 1 of the new PID namespace, assembles the
-   root file system (image layer + host root via overlayfs, /proc, /dev,
-   /sys, volumes), sets the hostname, chroots, drops to the container user
-   and execs the container command;
-4. the parent stays outside, forwards signals to the child and exits with the
-   child's status (128 + signal number when it was killed), like a runtime shim.
+    nsenter --net=POD_NETNS -- unshare --mount --uts --ipc --pid --fork
+        --kill-child --propagation private -- python -I shim.py SPEC_JSON
+
+(standard library only, so it starts fast and never imports the agent). It
+records its host PID, assembles the root file system (image layer + host root
+via overlayfs, /proc, /dev, /sys, volumes), sets the hostname, chroots, drops
+to the container user and execs the container command, which replaces it.
+`unshare` stays outside as the container's parent (about 1 MiB) and exits with
+its status; the agent signals PID 1 directly.
 
 Every mount lives in the container's private mount namespace, so nothing is
 left on the host when the container's processes are gone.
@@ -21,14 +22,8 @@ from __future__ import annotations
 import ctypes
 import json
 import os
-import signal
 import sys
 
-CLONE_NEWNS = 0x00020000
-CLONE_NEWUTS = 0x04000000
-CLONE_NEWIPC = 0x08000000
-CLONE_NEWPID = 0x20000000
-CLONE_NEWNET = 0x40000000
 MS_RDONLY = 1
 MS_NOSUID = 2
 MS_NODEV = 4
@@ -36,8 +31,6 @@ MS_NOEXEC = 8
 MS_REMOUNT = 32
 MS_BIND = 4096
 MS_REC = 16384
-MS_PRIVATE = 1 << 18
-PR_SET_PDEATHSIG = 1
 SKIP_TOP = {"proc", "sys", "dev", "tmp", "lost+found"}
 
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -176,7 +169,6 @@ def build_rootfs(spec: dict) -> str:  # type: ignore[type-arg]
 
 
 def child(spec: dict) -> None:  # type: ignore[type-arg]
-    _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     name = spec["hostname"].encode()
     _check(_libc.sethostname(name, len(name)), "sethostname")
     root = build_rootfs(spec)
@@ -191,41 +183,25 @@ def child(spec: dict) -> None:  # type: ignore[type-arg]
     os.execvpe(argv[0], argv, env)
 
 
+def host_pid() -> int:
+    """This process's PID as the host sees it (the first NSpid entry)."""
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("NSpid:"):
+                return int(line.split()[1])
+    return os.getpid()
+
+
 def main() -> None:
     with open(sys.argv[1]) as fh:
         spec = json.load(fh)
-    fd = os.open(spec["netns"], os.O_RDONLY)
-    _check(_libc.setns(fd, CLONE_NEWNET), "setns")
-    os.close(fd)
-    _check(_libc.unshare(CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWPID), "unshare")
-    mount("none", "/", None, MS_REC | MS_PRIVATE, None)
-    pid = os.fork()
-    if pid == 0:
-        try:
-            child(spec)
-        except BaseException as err:  # reported as the container's start error
-            print(f"container start failed: {err}", file=sys.stderr, flush=True)
-            os._exit(128)
     with open(spec["pidfile"], "w") as fh:
-        fh.write(str(pid))
-    for sig in (
-        signal.SIGTERM,
-        signal.SIGINT,
-        signal.SIGHUP,
-        signal.SIGQUIT,
-        signal.SIGUSR1,
-        signal.SIGUSR2,
-    ):
-        signal.signal(sig, lambda s, _f: os.kill(pid, s))
-    while True:
-        try:
-            _, status = os.waitpid(pid, 0)
-            break
-        except InterruptedError:
-            continue
-    if os.WIFSIGNALED(status):
-        os._exit(128 + os.WTERMSIG(status))
-    os._exit(os.WEXITSTATUS(status))
+        fh.write(str(host_pid()))
+    try:
+        child(spec)
+    except BaseException as err:  # reported as the container's start error
+        print(f"container start failed: {err}", file=sys.stderr, flush=True)
+        os._exit(128)
 
 
 if __name__ == "__main__":
