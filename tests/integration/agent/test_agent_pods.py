@@ -152,3 +152,36 @@ def test_bad_input_is_explained_and_other_pods_keep_running(agents: Agents, name
     for pod, reasons in (("noimage", {"Failed", "BackOff"}), ("crash", {"BackOff"})):
         eventually(lambda p=pod, r=reasons: r <= {e["reason"] for e in agents.events(namespace, p)})
     assert agents.ready(namespace, "healthy")
+
+
+def test_init_containers_run_in_order_and_security_context_applies(
+    agents: Agents, namespace: str
+) -> None:
+    def step(name: str, word: str) -> dict[str, object]:
+        return web_container(
+            name=name,
+            command=["sh", "-c", f"echo {word} >> /work/order"],
+            volumeMounts=[{"name": "work", "mountPath": "/work"}],
+        )
+
+    app = web_container(
+        command=["sh", "-c", "id -u; id -g; id -G; cat /work/order; exec sleep 3600"],
+        volumeMounts=[{"name": "work", "mountPath": "/work"}],
+    )
+    pod = pod_manifest(
+        "init",
+        app,
+        initContainers=[step("first", "one"), step("second", "two")],
+        securityContext={"runAsUser": 1000, "runAsGroup": 3000, "fsGroup": 2000},
+        volumes=[{"name": "work", "emptyDir": {}}],
+    )
+    agents.apply(namespace, pod)
+    ready = eventually(lambda: agents.ready(namespace, "init"))
+    inits = ready["status"]["initContainerStatuses"]
+    assert [s["name"] for s in inits] == ["first", "second"]
+    assert all(s["state"]["terminated"]["reason"] == "Completed" for s in inits)
+    logs = eventually(lambda: agents.cluster.kubectl("logs", "-n", namespace, "init").stdout)
+    uid, gid, groups, *order = logs.split("\n")
+    assert (uid, gid) == ("1000", "3000")
+    assert "2000" in groups.split()
+    assert order[:2] == ["one", "two"]

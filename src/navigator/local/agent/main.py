@@ -35,6 +35,7 @@ async def run(cfg: AgentConfig) -> None:
     )
     heartbeat = NodeHeartbeat(cfg, kube)
     node = await heartbeat.register()
+    await heartbeat.renew_lease()
     cidr = await heartbeat.pod_cidr()
     log.info(
         "node %s registered (uid %s, pod CIDR %s)", cfg.node_name, node["metadata"]["uid"], cidr

@@ -37,6 +37,7 @@ BACKOFF_INITIAL = 10.0
 BACKOFF_MAX = 300.0
 SETUP_RETRY = 2.0
 MIN_KILL_GRACE = 2.0
+VOLUME_SYNC = 60.0
 
 
 def hostname_of(pod: Obj) -> str:
@@ -96,6 +97,7 @@ class PodWorker:
         self.name: str = pod["metadata"]["name"]
         self.dir: Path = self.cfg.pods_dir / self.uid
         self.sandbox: netns.Sandbox | None = None
+        self.volumes: VolumeBuilder | None = None
         self.mounts_by_volume: dict[str, str] = {}
         spec = pod["spec"]
         self.rt = PodRuntime(
@@ -152,6 +154,7 @@ class PodWorker:
 
     async def run(self) -> None:
         reporter = asyncio.create_task(self._report_loop())
+        syncer = asyncio.create_task(self._sync_volumes())
         try:
             ready = not self.stop_requested.is_set() and await self._setup()
             if ready and await self._run_init_containers():
@@ -162,9 +165,9 @@ class PodWorker:
             self._cleanup_sandbox()
             await self.stop_requested.wait()
         finally:
-            reporter.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await reporter
+            for task in (reporter, syncer):
+                task.cancel()
+            await asyncio.gather(reporter, syncer, return_exceptions=True)
             await self._cleanup()
         if not self.kill_now and not self.gone:
             await self._delete_object()
@@ -206,9 +209,24 @@ class PodWorker:
         (etc / "hosts").write_text(hosts_file(self.pod, ip, domain))
         (etc / "resolv.conf").write_text(resolv_conf(self.pod, self.cfg.dns_ip, domain))
         (etc / "hostname").write_text(hostname_of(self.pod) + "\n")
-        fs_group = self.pod["spec"].get("securityContext", {}).get("fsGroup")
-        builder = VolumeBuilder(self.m.kube, self.pod, self.dir, ip)
-        self.mounts_by_volume = await builder.build_all(fs_group)
+        self.volumes = VolumeBuilder(self.m.kube, self.pod, self.dir, ip)
+        self.mounts_by_volume = await self.volumes.build_all(self.fs_group)
+
+    @property
+    def fs_group(self) -> int | None:
+        group = self.pod["spec"].get("securityContext", {}).get("fsGroup")
+        return int(group) if group is not None else None
+
+    async def _sync_volumes(self) -> None:
+        """Keep configMap, secret and projected volumes (tokens) current."""
+        while True:
+            await asyncio.sleep(VOLUME_SYNC)
+            if self.volumes is None:
+                continue
+            try:
+                await self.volumes.refresh(self.fs_group)
+            except (VolumeError, ApiError, httpx2.HTTPError, OSError) as err:
+                log.warning("%s/%s: volume sync: %s", self.ns, self.name, err)
 
     async def _run_init_containers(self) -> bool:
         policy = self.pod["spec"].get("restartPolicy", "Always")
@@ -383,7 +401,11 @@ class PodWorker:
         }
         log_path = self.log_path(name, st.restart_count)
         log_path.unlink(missing_ok=True)
+        self.event(
+            "Normal", "Pulled", f'Container image "{image.ref}" already present on machine', name
+        )
         proc = await runtime.start(shim_spec, cdir, log_path)
+        self.event("Normal", "Created", f"Created container: {name}", name)
         self.procs[name] = proc
         self.envs[name] = env
         st.container_id = f"navigator://{self.uid[:8]}-{name}-{st.restart_count}"

@@ -19,10 +19,13 @@ left on the host when the container's processes are gone.
 
 from __future__ import annotations
 
+# os.execvpe imports `warnings` lazily; after setuid the interpreter's own
+# library may be out of reach, so it is imported up front.
 import ctypes
 import json
 import os
 import sys
+import warnings  # noqa: F401
 
 MS_RDONLY = 1
 MS_NOSUID = 2

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -84,6 +85,7 @@ class VolumeBuilder:
         self.ns = pod["metadata"]["namespace"]
         self.dir = pod_dir / "volumes"
         self.pod_with_ip = {**pod, "status": {**pod.get("status", {}), "podIP": ip}}
+        self._tokens: dict[str, tuple[float, str]] = {}  # key -> (renew after, token)
 
     async def build_all(self, fs_group: int | None) -> dict[str, str]:
         out = {}
@@ -167,8 +169,25 @@ class VolumeBuilder:
                 out[item["path"]] = field_value(self.pod_with_ip, item["fieldRef"]["fieldPath"])
         return {k: v.encode() for k, v in out.items()}
 
+    async def refresh(self, fs_group: int | None) -> None:
+        """Rewrite the API-backed volumes (configMap, secret, downwardAPI, projected), as
+        the kubelet's periodic sync does; tokens are renewed at 80 % of their lifetime."""
+        for vol in self.pod.get("spec", {}).get("volumes", []):
+            if {"configMap", "secret", "downwardAPI", "projected"} & vol.keys():
+                await self.build(vol, fs_group)
+
     async def token(self, sat: Obj) -> str:
         """A real, pod-bound token from the TokenRequest API (RBAC applies to the pod)."""
+        key = f"{sat.get('audience', '')}/{sat.get('expirationSeconds', '')}"
+        cached = self._tokens.get(key)
+        if cached is not None and time.monotonic() < cached[0]:
+            return cached[1]
+        token = await self._request_token(sat)
+        lifetime = float(sat.get("expirationSeconds", DEFAULT_TOKEN_SECONDS))
+        self._tokens[key] = (time.monotonic() + 0.8 * lifetime, token)
+        return token
+
+    async def _request_token(self, sat: Obj) -> str:
         meta = self.pod["metadata"]
         sa = self.pod.get("spec", {}).get("serviceAccountName") or "default"
         spec: Obj = {
