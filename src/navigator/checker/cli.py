@@ -27,15 +27,21 @@ PROGRESS_EVERY = 5.0
 @click.option("--keyspace", default="navigator_check", show_default=True)
 @click.option("--table", default="writes", show_default=True)
 @click.option("--dc", default=None, help="Datacenter for the keyspace (default: detected).")
-@click.option("--replication-factor", type=int, default=3, show_default=True)
+@click.option("--replication-factor", type=click.IntRange(min=1), default=3, show_default=True)
 @click.option(
     "--duration",
-    type=float,
+    type=click.FloatRange(min=0),
     default=0.0,
     help="Seconds to write; 0 (the default) writes until interrupted (Ctrl-C).",
 )
-@click.option("--rate", type=float, default=100.0, show_default=True, help="Writes per second.")
-@click.option("--concurrency", type=int, default=32, show_default=True)
+@click.option(
+    "--rate",
+    type=click.FloatRange(min=0, min_open=True),
+    default=100.0,
+    show_default=True,
+    help="Writes per second.",
+)
+@click.option("--concurrency", type=click.IntRange(min=1), default=32, show_default=True)
 @click.option("--write-consistency", default="QUORUM", show_default=True)
 @click.option(
     "--read-consistency",
@@ -69,18 +75,21 @@ def check_data(
         from navigator.checker.workload import DataChecker, Settings
     except ImportError as err:
         raise click.ClickException(f"check-data needs cassandra-driver ({err})") from err
-    settings = Settings(
-        keyspace=keyspace,
-        table=table,
-        replication_factor=replication_factor,
-        rate=rate,
-        concurrency=concurrency,
-        write_consistency=write_consistency,
-        read_consistency=read_consistency,
-        connection=ConnectionSettings(port=port, dc=dc, request_timeout=request_timeout),
-    )
-    points = [point.strip() for point in contact_points.split(",") if point.strip()]
-    checker = DataChecker(points, settings)
+    try:
+        settings = Settings(
+            keyspace=keyspace,
+            table=table,
+            replication_factor=replication_factor,
+            rate=rate,
+            concurrency=concurrency,
+            write_consistency=write_consistency,
+            read_consistency=read_consistency,
+            connection=ConnectionSettings(port=port, dc=dc, request_timeout=request_timeout),
+        )
+        points = [point.strip() for point in contact_points.split(",") if point.strip()]
+        checker = DataChecker(points, settings)
+    except ValueError as err:
+        raise click.UsageError(str(err)) from err
     with checker:
         _write_until_done(checker, duration)
     click.echo("verifying...", err=True)

@@ -39,8 +39,11 @@ class ConnectionSettings:
 
 
 def consistency(name: str) -> int:
-    """``"QUORUM"`` → the driver's constant (raises KeyError on an unknown level)."""
-    level: int = ConsistencyLevel.name_to_value[name.upper()]
+    """``"QUORUM"`` → the driver's constant."""
+    try:
+        level: int = ConsistencyLevel.name_to_value[name.upper()]
+    except KeyError:
+        raise ValueError(f"unknown consistency level {name!r}") from None
     return level
 
 
@@ -102,6 +105,15 @@ def ensure_schema(session: Any, table: Table, *, dc: str, replication_factor: in
     """Create the keyspace (NetworkTopologyStrategy, {dc: rf}) and table if missing."""
     session.execute(table.create_keyspace(dc, replication_factor), timeout=60)
     session.execute(table.create_table(), timeout=60)
+
+
+def replication(session: Any, keyspace: str) -> str:
+    """The keyspace's replication as ``dc:rf[,dc:rf]`` (or the strategy's own settings)."""
+    row = session.execute(
+        "SELECT replication FROM system_schema.keyspaces WHERE keyspace_name = %s", (keyspace,)
+    ).one()
+    settings = {k: v for k, v in dict(row.replication).items() if k != "class"}
+    return ",".join(f"{k}:{v}" for k, v in sorted(settings.items()))
 
 
 def all_hosts_up(cluster: Any) -> bool:

@@ -52,12 +52,26 @@ DEFINITE_FAILURES = frozenset(
 )
 
 
-def classify_error(error_class: str) -> Outcome:
-    """The outcome of a request that raised ``error_class`` (the exception's class name)."""
+def classify_error(error_class: str, causes: Iterable[str] = ()) -> Outcome:
+    """The outcome of a request that raised ``error_class`` (the exception's class name).
+
+    ``causes`` are the errors a wrapper such as ``NoHostAvailable`` collected
+    from each host it tried: the request certainly failed only if every host
+    refused it.
+    """
+    causes = list(causes)
+    if causes:
+        return Outcome.FAILED if set(causes) <= DEFINITE_FAILURES else Outcome.UNKNOWN
     return Outcome.FAILED if error_class in DEFINITE_FAILURES else Outcome.UNKNOWN
 
 
-@dataclass(frozen=True)
+def error_label(error_class: str, causes: Iterable[str] = ()) -> str:
+    """``NoHostAvailable(Unavailable)``: the class, and the distinct causes if any."""
+    distinct = sorted(set(causes))
+    return f"{error_class}({','.join(distinct)})" if distinct else error_class
+
+
+@dataclass(frozen=True, slots=True)
 class Attempt:
     """One write request. Times are seconds since the workload started."""
 
@@ -89,7 +103,8 @@ class RunInfo:
     table: str
     write_consistency: str
     started_at: str  # ISO 8601, UTC
-    duration_s: float
+    duration_s: float  # from the first write issued to the last
+    replication: str = ""  # of the keyspace as found, e.g. "dc1:3"
 
 
 @dataclass(frozen=True)
@@ -103,6 +118,7 @@ class Report:
     duration_s: float
     write_consistency: str
     read_consistency: str
+    replication: str
     attempted: int
     acked: int
     failed: int
@@ -137,7 +153,7 @@ class Report:
             f"unverified={self.unverified} corrupt={self.corrupt} "
             f"availability={self.availability:.2%} max_unavailable={self.max_unavailable_s:.1f}s "
             f"duration={self.duration_s:.1f}s rate={self.write_rate:.0f}/s "
-            f"write={self.write_consistency} read={self.read_consistency}"
+            f"write={self.write_consistency} read={self.read_consistency} rf={self.replication}"
         )
 
     MARKDOWN_HEADER = (
@@ -236,6 +252,7 @@ def build_report(info: RunInfo, attempts: Sequence[Attempt], read: ReadBack) -> 
         duration_s=info.duration_s,
         write_consistency=info.write_consistency,
         read_consistency=read.consistency,
+        replication=info.replication,
         attempted=attempted,
         acked=len(books.acked),
         failed=len(books.failed),

@@ -23,7 +23,6 @@ from navigator.checker.schema import Table, value_for
 log = logging.getLogger(__name__)
 
 AUTO = "AUTO"
-READ_ATTEMPTS = 3
 PAGE_SIZE = 5000
 
 
@@ -54,17 +53,19 @@ def read_shard(
     shard: int,
     levels: Sequence[str],
     timeout: float,
+    attempts: int = 3,
+    retry_delay: float = 1.0,
 ) -> tuple[dict[int, str], str] | None:
     """The shard's rows and the level that read them, or None if every attempt failed."""
     for level in levels:
-        for attempt in range(1, READ_ATTEMPTS + 1):
+        for attempt in range(1, attempts + 1):
             try:
                 return _read_shard(session, table, writer, shard, level, timeout), level
             except Exception as err:
                 log.warning(
                     "reading shard %d at %s (attempt %d) failed: %r", shard, level, attempt, err
                 )
-                time.sleep(min(attempt, 3))
+                time.sleep(retry_delay * attempt)
     return None
 
 
@@ -77,6 +78,8 @@ def read_back(
     *,
     read_consistency: str = AUTO,
     timeout: float = 30.0,
+    attempts: int = 3,
+    retry_delay: float = 1.0,
 ) -> ReadBack:
     """Read every shard of ``writer`` and compare each row with what was written."""
     levels = read_levels(read_consistency, cluster)
@@ -85,7 +88,7 @@ def read_back(
     failed_shards: set[int] = set()
     used: set[str] = set()
     for shard in range(table.shards):
-        result = read_shard(session, table, writer, shard, levels, timeout)
+        result = read_shard(session, table, writer, shard, levels, timeout, attempts, retry_delay)
         if result is None:
             failed_shards.add(shard)
             continue

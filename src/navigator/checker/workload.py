@@ -26,6 +26,7 @@ from navigator.checker.connection import (
     ensure_schema,
     local_dc,
     open_cluster,
+    replication,
 )
 from navigator.checker.report import (
     Attempt,
@@ -34,6 +35,7 @@ from navigator.checker.report import (
     RunInfo,
     build_report,
     classify_error,
+    error_label,
 )
 from navigator.checker.schema import DEFAULT_KEYSPACE, DEFAULT_TABLE, Table, value_for
 from navigator.checker.verify import AUTO, read_back
@@ -52,8 +54,17 @@ class Settings:
     concurrency: int = 32  # requests in flight at most
     write_consistency: str = "QUORUM"
     read_consistency: str = AUTO  # ALL when every node is up, else QUORUM
+    read_attempts: int = 3  # per shard and level
+    read_retry_delay: float = 1.0  # seconds, times the attempt number
     drain_timeout: float = 30.0  # how long stop() waits for answers in flight
     connection: ConnectionSettings = field(default_factory=ConnectionSettings)
+
+    def __post_init__(self) -> None:
+        if self.rate <= 0 or self.concurrency < 1 or self.replication_factor < 1:
+            raise ValueError("rate, concurrency and replication_factor must be positive")
+        consistency(self.write_consistency)  # ValueError on a level that does not exist
+        if self.read_consistency.upper() != AUTO:
+            consistency(self.read_consistency)
 
 
 @dataclass(frozen=True)
@@ -139,12 +150,21 @@ class Writer(threading.Thread):
         self._writer = writer
         self._settings = settings
         self._stop_event = threading.Event()
+        self.stopped_at: float | None = None  # when issuing stopped (seconds since start)
+        self.error: BaseException | None = None  # why the writer died, if it did
         self._slots = threading.BoundedSemaphore(settings.concurrency)
         self._insert = session.prepare(table.insert())
         self._insert.consistency_level = consistency(settings.write_consistency)
         self._insert.is_idempotent = True
 
     def run(self) -> None:
+        try:
+            self._write()
+        except BaseException as err:  # surfaced by DataChecker.verify
+            log.exception("the checker's writer died")
+            self.error = err
+
+    def _write(self) -> None:
         interval = 1.0 / self._settings.rate
         seq = 0
         due = time.monotonic()
@@ -156,11 +176,12 @@ class Writer(threading.Thread):
                 continue
             self._issue(seq)
             seq += 1
-            # Keep the schedule, but don't burst to catch up after a stall.
+            # Keep the schedule, but catch up at most one second after a stall.
             due = max(due + interval, time.monotonic() - 1.0)
 
     def stop(self) -> None:
         """Stop issuing, wait for the answers in flight, give up on the rest."""
+        self.stopped_at = self.ledger.now()
         self._stop_event.set()
         self.join()
         drained = self.ledger.wait(lambda p: p.in_flight == 0, self._settings.drain_timeout)
@@ -186,7 +207,10 @@ class Writer(threading.Thread):
 
     def _on_error(self, error: BaseException, seq: int) -> None:
         name = type(error).__name__
-        self.ledger.completed(seq, classify_error(name), name)
+        # NoHostAvailable carries what each host it tried answered.
+        per_host = getattr(error, "errors", None)
+        causes = [type(e).__name__ for e in per_host.values()] if isinstance(per_host, dict) else []
+        self.ledger.completed(seq, classify_error(name, causes), error_label(name, causes))
         self._slots.release()
 
 
@@ -208,7 +232,7 @@ class DataChecker:
         self._cluster: Any = None
         self._session: Any = None
         self._started_at = ""
-        self._duration = 0.0
+        self._replication = ""
 
     # lifecycle
 
@@ -217,9 +241,17 @@ class DataChecker:
         self._cluster = open_cluster(self.contact_points, self.settings.connection)
         self._session = session = self._cluster.connect()
         dc = self.settings.connection.dc or local_dc(session)
-        ensure_schema(
-            session, self.table, dc=dc, replication_factor=self.settings.replication_factor
-        )
+        rf = self.settings.replication_factor
+        ensure_schema(session, self.table, dc=dc, replication_factor=rf)
+        self._replication = replication(session, self.table.keyspace)
+        if self._replication != f"{dc}:{rf}":
+            log.warning(
+                "keyspace %s already has replication %s, not %s:%d",
+                self.table.keyspace,
+                self._replication,
+                dc,
+                rf,
+            )
         self._writer = Writer(session, self.table, self.writer_id, self.settings)
         self._started_at = datetime.now(UTC).isoformat(timespec="seconds")
         self._writer.start()
@@ -229,7 +261,6 @@ class DataChecker:
         """Stop writing (idempotent); the connection stays open for `verify`."""
         if self._writer is not None and self._writer.is_alive():
             self._writer.stop()
-            self._duration = self._writer.ledger.now()
 
     def close(self) -> None:
         self.stop()
@@ -251,7 +282,11 @@ class DataChecker:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self.stop()
+        # After a failed operation nobody will call verify(): let go of the cluster.
+        if exc_type is None:
+            self.stop()
+        else:
+            self.close()
 
     # observing
 
@@ -276,6 +311,9 @@ class DataChecker:
         self.stop()
         if self._session is None:
             raise RuntimeError("the checker is closed; verify() reads with its connection")
+        if writer.error is not None:
+            self.close()
+            raise RuntimeError(f"the checker's writer died: {writer.error!r}") from writer.error
         attempts = writer.ledger.attempts()
         try:
             read = read_back(
@@ -286,6 +324,8 @@ class DataChecker:
                 [attempt.seq for attempt in attempts],
                 read_consistency=self.settings.read_consistency,
                 timeout=max(30.0, self.settings.connection.request_timeout),
+                attempts=self.settings.read_attempts,
+                retry_delay=self.settings.read_retry_delay,
             )
         finally:
             self.close()
@@ -295,7 +335,8 @@ class DataChecker:
             table=self.table.name,
             write_consistency=self.settings.write_consistency.upper(),
             started_at=self._started_at,
-            duration_s=self._duration,
+            duration_s=writer.stopped_at or 0.0,
+            replication=self._replication,
         )
         return build_report(info, attempts, read)
 

@@ -18,6 +18,7 @@ from navigator.checker.report import (
     account,
     build_report,
     classify_error,
+    error_label,
     max_unavailable,
 )
 from navigator.checker.schema import Table, check_identifier, value_for
@@ -63,6 +64,25 @@ def read(*found: int, unreadable: frozenset[int] = frozenset()) -> ReadBack:
 )
 def test_only_refusals_are_definite_failures(error: str, outcome: Outcome) -> None:
     assert classify_error(error) is outcome
+
+
+@pytest.mark.parametrize(
+    ("causes", "outcome"),
+    [
+        (["Unavailable", "Unavailable"], Outcome.FAILED),
+        (["Unavailable", "WriteTimeout"], Outcome.UNKNOWN),
+        (["ConnectionRefusedError"], Outcome.UNKNOWN),
+    ],
+)
+def test_a_wrapper_failed_only_if_every_host_refused(causes: list[str], outcome: Outcome) -> None:
+    assert classify_error("NoHostAvailable", causes) is outcome
+
+
+def test_error_label_names_distinct_causes() -> None:
+    assert error_label("NoHostAvailable", ["Unavailable", "Unavailable"]) == (
+        "NoHostAvailable(Unavailable)"
+    )
+    assert error_label("WriteTimeout") == "WriteTimeout"
 
 
 # --- accounting ---------------------------------------------------------------

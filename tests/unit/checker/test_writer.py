@@ -85,6 +85,25 @@ def test_only_successful_futures_are_acks() -> None:
     assert {a.error for a in attempts} == {None, "WriteTimeout", "Unavailable"}
 
 
+class NoHostAvailable(Exception):
+    def __init__(self, errors: dict[str, Exception]) -> None:
+        super().__init__("no host")
+        self.errors = errors
+
+
+def test_no_host_available_is_a_failure_only_when_every_host_refused() -> None:
+    def outcome(seq: int) -> Exception:
+        if seq % 2:
+            return NoHostAvailable({"a": Unavailable(), "b": Unavailable()})
+        return NoHostAvailable({"a": Unavailable(), "b": WriteTimeout()})
+
+    attempts = run_writer(FakeSession(outcome)).ledger.attempts()
+    assert {(a.seq % 2, a.outcome, a.error) for a in attempts} == {
+        (1, Outcome.FAILED, "NoHostAvailable(Unavailable)"),
+        (0, Outcome.UNKNOWN, "NoHostAvailable(Unavailable,WriteTimeout)"),
+    }
+
+
 def test_unanswered_requests_become_unknown_when_stopped() -> None:
     writer = run_writer(FakeSession(lambda seq: "silent" if seq >= 5 else None), concurrency=8)
     progress = writer.ledger.progress()

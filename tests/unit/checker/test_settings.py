@@ -1,0 +1,52 @@
+"""Settings and CLI arguments are checked before anything connects."""
+
+from __future__ import annotations
+
+import pytest
+from click.testing import CliRunner
+
+from navigator.checker import Settings
+from navigator.checker.cli import check_data
+from navigator.cli import cli
+
+pytestmark = pytest.mark.unit
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"rate": 0},
+        {"concurrency": 0},
+        {"replication_factor": 0},
+        {"write_consistency": "MOST"},
+        {"read_consistency": "SOME"},
+    ],
+)
+def test_bad_settings_are_refused(options: dict[str, object]) -> None:
+    with pytest.raises(ValueError, match=r"positive|consistency"):
+        Settings(**options)  # type: ignore[arg-type]
+
+
+def test_read_consistency_auto_or_a_level() -> None:
+    assert Settings(read_consistency="auto").read_consistency == "auto"
+    assert Settings(read_consistency="LOCAL_QUORUM").read_consistency == "LOCAL_QUORUM"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--write-consistency", "most"], "unknown consistency level"),
+        (["--keyspace", "Bad-Name"], "plain lower-case CQL identifier"),
+        (["--rate", "0"], "--rate"),
+    ],
+)
+def test_cli_refuses_bad_arguments_before_connecting(args: list[str], message: str) -> None:
+    result = CliRunner().invoke(check_data, ["--contact-points", "192.0.2.1", *args])
+    assert result.exit_code == 2
+    assert message in result.output
+
+
+def test_registered_on_the_navigator_command() -> None:
+    result = CliRunner().invoke(cli, ["check-data", "--help"])
+    assert result.exit_code == 0
+    assert "--contact-points" in result.output
