@@ -100,12 +100,15 @@ class Kube:
         return await self.request("DELETE", path, body=options)
 
     async def watch(self, path: str, **params: str) -> AsyncIterator[tuple[str, Obj]]:
-        """List, then stream changes: yields (type, object) for ever, re-listing
-        with synthetic ADDED events whenever the watch expires."""
+        """List, then stream changes: yields (type, object) for ever. Every (re-)list
+        yields ADDED per object, then ("SYNCED", {"uids": [...]}) naming everything
+        that exists, so a consumer can drop what was deleted while it was not watching."""
         while True:
             listing = await self.get(path, **params)
             for item in listing.get("items", []):
                 yield "ADDED", item
+            uids = [item["metadata"].get("uid") for item in listing.get("items", [])]
+            yield "SYNCED", {"uids": uids}
             version = listing["metadata"]["resourceVersion"]
             try:
                 async for kind, obj in self._stream(path, version, params):
@@ -116,7 +119,6 @@ class Kube:
                     yield kind, obj
             except (ApiError, httpx2.TransportError):
                 await asyncio.sleep(1.0)
-            yield "RESYNC", {}
 
     async def _stream(
         self, path: str, version: str, params: Mapping[str, str]

@@ -652,9 +652,16 @@ class PodManager:
         await self.clean_leftovers()
         selector = f"spec.nodeName={self.cfg.node_name}"
         async for kind, pod in self.kube.watch("/api/v1/pods", fieldSelector=selector):
-            if kind == "RESYNC":
+            if kind == "SYNCED":
+                self.forget_missing(set(pod["uids"]))
                 continue
             self.handle(kind, pod)
+
+    def forget_missing(self, existing: set[str]) -> None:
+        """Pods deleted while the watch was down: their containers go at once."""
+        for uid, worker in list(self.workers.items()):
+            if uid not in existing:
+                worker.force_stop(gone=True)
 
     def handle(self, kind: str, pod: Obj) -> None:
         uid = pod["metadata"]["uid"]
