@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import time
 
 import pytest
 from lightkube import Client
@@ -14,22 +13,11 @@ from lightkube.models.meta_v1 import LabelSelector, ObjectMeta, OwnerReference
 from lightkube.resources.apps_v1 import Deployment, ReplicaSet
 from lightkube.resources.core_v1 import ConfigMap, Pod, ServiceAccount
 
+from navigator.testing.members import eventually
 from navigator.testing.pytest_plugin import LocalCluster
 from navigator.versions import pinned
 
 pytestmark = pytest.mark.integration
-
-
-def eventually(check, timeout: float = 30.0, interval: float = 0.25):  # type: ignore[no-untyped-def]
-    """Poll `check` until it returns a truthy value; fail with its last value."""
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"condition not met within {timeout}s (last: {last!r})")
 
 
 def test_server_and_client_report_the_pinned_version(local_cluster: LocalCluster) -> None:
