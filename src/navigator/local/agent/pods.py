@@ -702,6 +702,7 @@ class PodManager:
         finally:
             self.workers.pop(worker.uid, None)
             self.tasks.pop(worker.uid, None)
+            self.recorder.forget(worker.uid)
 
     def find(self, namespace: str, name: str) -> PodWorker | None:
         for worker in self.workers.values():
