@@ -1,0 +1,103 @@
+"""Names, labels and owner references shared by every owned object."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from navigator.api.cassandra import CassandraCluster, CassandraNodePool
+
+Manifest = dict[str, Any]
+
+CLUSTER_LABEL = "navigator.dev/cluster"
+POOL_LABEL = "navigator.dev/pool"
+SEED_LABEL = "navigator.dev/seed"
+POD_INDEX_LABEL = "apps.kubernetes.io/pod-index"
+FIELD_MANAGER = "navigator-operator"
+
+
+def name_of(cluster: CassandraCluster) -> str:
+    return str(cluster.metadata["name"])
+
+
+def namespace_of(cluster: CassandraCluster) -> str:
+    return str(cluster.metadata.get("namespace", "default"))
+
+
+def statefulset_name(cluster: CassandraCluster, pool: CassandraNodePool) -> str:
+    return f"{name_of(cluster)}-{pool.name}"
+
+
+def member_name(cluster: CassandraCluster, pool: CassandraNodePool, ordinal: int) -> str:
+    """The pod (and Pilot) name of one member: the StatefulSet's naming."""
+    return f"{statefulset_name(cluster, pool)}-{ordinal}"
+
+
+def service_name(cluster: CassandraCluster) -> str:
+    """The headless Service of all members (the StatefulSets' serviceName)."""
+    return f"{name_of(cluster)}-nodes"
+
+
+def seeds_service_name(cluster: CassandraCluster) -> str:
+    return f"{name_of(cluster)}-seeds"
+
+
+def pilot_account_name(cluster: CassandraCluster) -> str:
+    return f"{name_of(cluster)}-pilot"
+
+
+def selector_labels(cluster: CassandraCluster) -> dict[str, str]:
+    """The labels that select every member of the cluster (immutable)."""
+    return {
+        "app.kubernetes.io/name": "cassandra",
+        "app.kubernetes.io/instance": name_of(cluster),
+        CLUSTER_LABEL: name_of(cluster),
+    }
+
+
+def labels(cluster: CassandraCluster, pool: CassandraNodePool | None = None) -> dict[str, str]:
+    out = {**selector_labels(cluster), "app.kubernetes.io/managed-by": "navigator"}
+    if pool is not None:
+        out[POOL_LABEL] = pool.name
+    return out
+
+
+def owner_reference(cluster: CassandraCluster) -> dict[str, Any]:
+    """The controller reference that makes the API server collect the object
+    when the cluster is deleted."""
+    return {
+        "apiVersion": cluster.api_version,
+        "kind": cluster.kind,
+        "name": name_of(cluster),
+        "uid": str(cluster.metadata.get("uid", "")),
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
+
+
+def metadata(
+    cluster: CassandraCluster, name: str, pool: CassandraNodePool | None = None
+) -> dict[str, Any]:
+    return {
+        "name": name,
+        "namespace": namespace_of(cluster),
+        "labels": labels(cluster, pool),
+        "ownerReferences": [owner_reference(cluster)],
+    }
+
+
+def seed_pools(cluster: CassandraCluster) -> list[CassandraNodePool]:
+    """Per datacenter, the first pool (in spec order) that has members: its
+    ordinal 0 is the datacenter's seed. Only one pool per datacenter, because a
+    seed never bootstraps (it streams no data), so a rack added later must not
+    start as a seed; a pool with no members is skipped so that a seed exists."""
+    chosen: dict[str, CassandraNodePool] = {}
+    for pool in cluster.spec.node_pools:
+        if pool.replicas > 0:
+            chosen.setdefault(pool.datacenter, pool)
+    for pool in cluster.spec.node_pools:
+        chosen.setdefault(pool.datacenter, pool)
+    return list(chosen.values())
+
+
+def seed_members(cluster: CassandraCluster) -> list[str]:
+    return [member_name(cluster, pool, 0) for pool in seed_pools(cluster)]

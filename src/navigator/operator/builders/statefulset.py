@@ -1,0 +1,173 @@
+"""The StatefulSet of one node pool: identity, ordering and volumes.
+
+The operator, not the StatefulSet controller, decides when a member is added
+or removed: it raises or lowers `replicas` by one after its safety rules pass.
+So the pod management policy is `Parallel`: with `OrderedReady` one unready
+member would stop the controller from recreating the others after an outage
+(the start-sequence deadlock peers' users hit) and from deleting a member that
+was already decommissioned (its readiness fails on purpose).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from navigator.api.cassandra import CassandraCluster, CassandraNodePool
+from navigator.operator.builders.meta import (
+    POOL_LABEL,
+    SEED_LABEL,
+    Manifest,
+    labels,
+    metadata,
+    name_of,
+    pilot_account_name,
+    seed_members,
+    seed_pools,
+    selector_labels,
+    service_name,
+    statefulset_name,
+)
+
+IMAGE_REPOSITORY = "navigator-cassandra"
+CONTAINER = "cassandra"
+DATA_VOLUME = "data"
+DATA_DIR = "/var/lib/cassandra"
+PROBE_PORT = 8080
+PORTS = {"cql": 9042, "intra-node": 7000, "probes": PROBE_PORT}
+# The pilot drains for up to 60 s then gives Cassandra 30 s to stop: leave a margin.
+TERMINATION_GRACE_SECONDS = 120
+# A joining node streams its share of data before it reports started: allow 30 min.
+STARTUP_PERIOD_SECONDS, STARTUP_FAILURES = 10, 180
+DEFAULT_HEAP_MIB, MIN_HEAP_MIB, MAX_HEAP_MIB = 512, 256, 8192
+
+_UNITS = {"Ki": 1 / 1024, "Mi": 1, "Gi": 1024, "Ti": 1024**2, "k": 1e3 / 2**20}
+_UNITS.update({"M": 1e6 / 2**20, "G": 1e9 / 2**20, "T": 1e12 / 2**20, "": 1 / 2**20})
+
+
+def image(cluster: CassandraCluster) -> str:
+    """The database image; the pilot is baked into it (see design note 0005)."""
+    return cluster.spec.image or f"{IMAGE_REPOSITORY}:{cluster.spec.version}"
+
+
+def heap_mib(resources: dict[str, Any] | None) -> int:
+    """Half the container's memory limit (or request), within bounds: the rest
+    is for off-heap memory and the page cache."""
+    res = resources or {}
+    memory = (res.get("limits") or {}).get("memory") or (res.get("requests") or {}).get("memory")
+    match = re.fullmatch(r"([0-9.]+)(Ki|Mi|Gi|Ti|k|M|G|T|)", str(memory or ""))
+    if match is None:
+        return DEFAULT_HEAP_MIB
+    mib = float(match[1]) * _UNITS[match[2]]
+    return int(min(max(mib / 2, MIN_HEAP_MIB), MAX_HEAP_MIB))
+
+
+def _field_env(name: str, path: str) -> dict[str, Any]:
+    return {"name": name, "valueFrom": {"fieldRef": {"fieldPath": path}}}
+
+
+def env(cluster: CassandraCluster, pool: CassandraNodePool) -> list[dict[str, Any]]:
+    """The pilot's environment contract (docs/pilot.md)."""
+    return [
+        _field_env("POD_NAME", "metadata.name"),
+        _field_env("POD_NAMESPACE", "metadata.namespace"),
+        _field_env("POD_IP", "status.podIP"),
+        {"name": "NAVIGATOR_CLUSTER", "value": name_of(cluster)},
+        {"name": "NAVIGATOR_POOL", "value": pool.name},
+        {"name": "NAVIGATOR_DATACENTER", "value": pool.datacenter},
+        {"name": "NAVIGATOR_RACK", "value": pool.effective_rack},
+        {"name": "NAVIGATOR_SEEDS", "value": ",".join(seed_members(cluster))},
+        {"name": "NAVIGATOR_HEAP", "value": f"{heap_mib(pool.resources)}M"},
+    ]
+
+
+def _probe(path: str, period: int, failures: int) -> dict[str, Any]:
+    return {
+        "httpGet": {"path": path, "port": PROBE_PORT},
+        "periodSeconds": period,
+        "timeoutSeconds": 5,
+        "failureThreshold": failures,
+    }
+
+
+def container(cluster: CassandraCluster, pool: CassandraNodePool) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "name": CONTAINER,
+        "image": image(cluster),
+        "imagePullPolicy": cluster.spec.image_pull_policy,
+        "command": ["navigator", "pilot", "cassandra"],
+        "env": env(cluster, pool),
+        "ports": [{"name": n, "containerPort": p} for n, p in PORTS.items()],
+        "readinessProbe": _probe("/healthz/ready", 5, 3),
+        "livenessProbe": _probe("/healthz/live", 10, 6),
+        "startupProbe": _probe("/healthz/started", STARTUP_PERIOD_SECONDS, STARTUP_FAILURES),
+        "volumeMounts": [{"name": DATA_VOLUME, "mountPath": DATA_DIR}],
+    }
+    if pool.resources:
+        out["resources"] = pool.resources
+    return out
+
+
+def pod_labels(cluster: CassandraCluster, pool: CassandraNodePool) -> dict[str, str]:
+    out = labels(cluster, pool)
+    if pool in seed_pools(cluster):
+        out[SEED_LABEL] = "true"
+    return out
+
+
+def pod_spec(cluster: CassandraCluster, pool: CassandraNodePool) -> dict[str, Any]:
+    spec: dict[str, Any] = {
+        "serviceAccountName": pilot_account_name(cluster),
+        "terminationGracePeriodSeconds": TERMINATION_GRACE_SECONDS,
+        "containers": [container(cluster, pool)],
+    }
+    passthrough = {
+        "nodeSelector": pool.node_selector,
+        "tolerations": pool.tolerations,
+        "affinity": pool.affinity,
+        "topologySpreadConstraints": pool.topology_spread_constraints,
+    }
+    spec.update({k: v for k, v in passthrough.items() if v})
+    return spec
+
+
+def volume_claim_template(cluster: CassandraCluster, pool: CassandraNodePool) -> dict[str, Any]:
+    spec: dict[str, Any] = {
+        "accessModes": ["ReadWriteOnce"],
+        "resources": {"requests": {"storage": pool.persistence.size}},
+    }
+    if pool.persistence.storage_class_name:
+        spec["storageClassName"] = pool.persistence.storage_class_name
+    return {"metadata": {"name": DATA_VOLUME, "labels": labels(cluster, pool)}, "spec": spec}
+
+
+def build_statefulset(
+    cluster: CassandraCluster, pool: CassandraNodePool, *, replicas: int, partition: int = 0
+) -> Manifest:
+    """The pool's StatefulSet with the `replicas` the operator decided (which
+    may differ from the spec while a scale operation is in progress)."""
+    retention = cluster.spec.persistent_volume_claim_retention_policy
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "StatefulSet",
+        "metadata": metadata(cluster, statefulset_name(cluster, pool), pool),
+        "spec": {
+            "replicas": replicas,
+            "serviceName": service_name(cluster),
+            "podManagementPolicy": "Parallel",
+            "selector": {"matchLabels": {**selector_labels(cluster), POOL_LABEL: pool.name}},
+            "updateStrategy": {
+                "type": "RollingUpdate",
+                "rollingUpdate": {"partition": partition},
+            },
+            "persistentVolumeClaimRetentionPolicy": {
+                "whenScaled": retention.when_scaled,
+                "whenDeleted": retention.when_deleted,
+            },
+            "template": {
+                "metadata": {"labels": pod_labels(cluster, pool)},
+                "spec": pod_spec(cluster, pool),
+            },
+            "volumeClaimTemplates": [volume_claim_template(cluster, pool)],
+        },
+    }

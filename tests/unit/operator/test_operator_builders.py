@@ -1,0 +1,126 @@
+"""Builders: golden YAML snapshots of every owned object, plus the properties
+that matter for safety. Regenerate the snapshots after an intended change with
+`NAVIGATOR_UPDATE_SNAPSHOTS=1 uv run pytest tests/unit/operator`."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from navigator.api.cassandra import CassandraCluster
+from navigator.operator.builders import build_cluster_objects, build_pilot, build_statefulset
+from navigator.operator.builders.meta import member_name, seed_members
+from navigator.operator.builders.statefulset import heap_mib
+from navigator.pilot.rbac import PILOT_RULES
+
+pytestmark = pytest.mark.unit
+
+EXAMPLES = Path(__file__).parents[3] / "deploy" / "examples"
+SNAPSHOTS = Path(__file__).parent / "snapshots"
+UPDATE = os.environ.get("NAVIGATOR_UPDATE_SNAPSHOTS") == "1"
+
+
+def example(name: str) -> CassandraCluster:
+    obj = yaml.safe_load((EXAMPLES / name).read_text())
+    obj["metadata"].update(namespace="db", uid="0000-uid")
+    return CassandraCluster.model_validate(obj)
+
+
+def all_objects(cluster: CassandraCluster) -> list[dict[str, Any]]:
+    out = build_cluster_objects(cluster)
+    for pool in cluster.spec.node_pools:
+        out.append(build_statefulset(cluster, pool, replicas=pool.replicas))
+        out += [build_pilot(cluster, pool, member_name(cluster, pool, i)) for i in range(2)]
+    return out
+
+
+@pytest.mark.parametrize("name", ["cassandra-3-nodes.yaml", "cassandra-multi-rack.yaml"])
+def test_snapshot(name: str) -> None:
+    text = yaml.safe_dump_all(all_objects(example(name)), sort_keys=True)
+    golden = SNAPSHOTS / name
+    if UPDATE or not golden.exists():
+        golden.write_text(text)
+    assert text == golden.read_text(), "snapshot changed: rerun with NAVIGATOR_UPDATE_SNAPSHOTS=1"
+
+
+def test_every_object_is_owned_and_labelled() -> None:
+    cluster = example("cassandra-multi-rack.yaml")
+    for obj in all_objects(cluster):
+        meta = obj["metadata"]
+        assert meta["ownerReferences"][0]["uid"] == "0000-uid"
+        assert meta["ownerReferences"][0]["controller"] is True
+        assert meta["labels"]["app.kubernetes.io/managed-by"] == "navigator"
+        assert meta["labels"]["navigator.dev/cluster"] == "multi-rack"
+
+
+def test_statefulset_runs_the_pilot_with_its_contract() -> None:
+    cluster = example("cassandra-multi-rack.yaml")
+    pool = cluster.spec.node_pools[1]
+    sts = build_statefulset(cluster, pool, replicas=1, partition=1)
+    pod = sts["spec"]["template"]["spec"]
+    (c,) = pod["containers"]
+    env = {e["name"]: e.get("value") for e in c["env"]}
+    assert c["command"] == ["navigator", "pilot", "cassandra"]
+    assert c["image"] == "navigator-cassandra:5.0.6"
+    assert env["NAVIGATOR_RACK"] == "b"
+    assert env["NAVIGATOR_DATACENTER"] == "eu-west"
+    assert env["NAVIGATOR_SEEDS"] == "multi-rack-zone-a-0"
+    assert c["readinessProbe"]["httpGet"]["path"] == "/healthz/ready"
+    assert c["livenessProbe"]["httpGet"]["path"] == "/healthz/live"
+    assert c["startupProbe"]["httpGet"]["path"] == "/healthz/started"
+    assert {p["containerPort"] for p in c["ports"]} == {9042, 7000, 8080}
+    assert sts["spec"]["replicas"] == 1
+    assert sts["spec"]["updateStrategy"]["rollingUpdate"]["partition"] == 1
+    assert sts["spec"]["persistentVolumeClaimRetentionPolicy"]["whenDeleted"] == "Delete"
+    assert pod["nodeSelector"] == {"topology.kubernetes.io/zone": "zone-b"}
+    assert pod["serviceAccountName"] == "multi-rack-pilot"
+
+
+def test_image_override() -> None:
+    cluster = example("cassandra-3-nodes.yaml")
+    cluster = cluster.model_copy(update={"spec": cluster.spec.model_copy(update={"image": "x:1"})})
+    sts = build_statefulset(cluster, cluster.spec.node_pools[0], replicas=3)
+    assert sts["spec"]["template"]["spec"]["containers"][0]["image"] == "x:1"
+
+
+def test_seeds_are_one_pool_per_datacenter_with_members() -> None:
+    obj = yaml.safe_load((EXAMPLES / "cassandra-multi-rack.yaml").read_text())
+    obj["metadata"]["namespace"] = "db"
+    obj["spec"]["nodePools"][0]["replicas"] = 0
+    obj["spec"]["nodePools"].append({"name": "other", "datacenter": "us", "replicas": 1})
+    cluster = CassandraCluster.model_validate(obj)
+    assert seed_members(cluster) == ["multi-rack-zone-b-0", "multi-rack-other-0"]
+
+
+def test_role_is_the_pilot_rules() -> None:
+    objs = {o["kind"]: o for o in build_cluster_objects(example("cassandra-3-nodes.yaml"))}
+    assert objs["Role"]["rules"] == PILOT_RULES
+    assert objs["RoleBinding"]["subjects"][0]["name"] == objs["ServiceAccount"]["metadata"]["name"]
+    assert objs["PodDisruptionBudget"]["spec"]["maxUnavailable"] == 1
+
+
+@pytest.mark.parametrize(
+    ("resources", "heap"),
+    [
+        (None, 512),
+        ({"limits": {"memory": "1Gi"}}, 512),
+        ({"requests": {"memory": "4G"}}, 1907),
+        ({"limits": {"memory": "100Mi"}}, 256),
+        ({"limits": {"memory": "64Gi"}}, 8192),
+    ],
+)
+def test_heap(resources: dict[str, Any] | None, heap: int) -> None:
+    assert heap_mib(resources) == heap
+
+
+def test_pilot_lists_its_intents() -> None:
+    cluster = example("cassandra-3-nodes.yaml")
+    pilot = build_pilot(
+        cluster, cluster.spec.node_pools[0], "demo-rack1-2", decommission_ids=["d1"]
+    )
+    assert pilot["metadata"]["name"] == "demo-rack1-2"
+    assert pilot["spec"] == {"cluster": "demo", "intents": [{"id": "d1", "action": "Decommission"}]}
