@@ -46,10 +46,18 @@ def tls_context(ca: Path, cert: Path, key: Path) -> ssl.SSLContext:
 class Kube:
     """JSON requests against one API server with one identity."""
 
-    def __init__(self, server: str, ctx: ssl.SSLContext, *, user_agent: str) -> None:
+    def __init__(
+        self,
+        server: str,
+        ctx: ssl.SSLContext | None,
+        *,
+        user_agent: str,
+        transport: httpx2.AsyncBaseTransport | None = None,
+    ) -> None:
         self._http = httpx2.AsyncClient(
             base_url=server,
-            verify=ctx,
+            verify=ctx if ctx is not None else True,
+            transport=transport,
             headers={"User-Agent": user_agent, "Accept": "application/json"},
             timeout=httpx2.Timeout(30.0, connect=5.0),
             limits=httpx2.Limits(max_connections=20, max_keepalive_connections=10),

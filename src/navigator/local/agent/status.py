@@ -118,7 +118,9 @@ def phase(rt: PodRuntime, restart_policy: str) -> str:
     return "Pending"
 
 
-def _condition(kind: str, ok: bool, now: str, old: dict[str, Obj], reason: str = "") -> Obj:
+def _condition(
+    kind: str, ok: bool, now: str, old: dict[str, Obj], generation: int, reason: str = ""
+) -> Obj:
     status = "True" if ok else "False"
     prev = old.get(kind)
     since = prev["lastTransitionTime"] if prev and prev.get("status") == status else now
@@ -126,6 +128,7 @@ def _condition(kind: str, ok: bool, now: str, old: dict[str, Obj], reason: str =
     return {
         "type": kind,
         "status": status,
+        "observedGeneration": generation,
         "lastProbeTime": None,
         "lastTransitionTime": since,
         "reason": None if ok or not reason else reason,
@@ -139,14 +142,16 @@ def pod_status(pod: Obj, rt: PodRuntime, now: str) -> Obj:
     containers_ready = bool(rt.app) and all(c.ready for c in rt.app)
     current_phase = phase(rt, policy)
     not_ready = "PodCompleted" if current_phase in ("Succeeded", "Failed") else "ContainersNotReady"
+    gen = int(pod["metadata"].get("generation", 1))
     conditions = [
-        _condition("PodReadyToStartContainers", rt.sandbox_ready, now, old),
-        _condition("Initialized", initialized, now, old, "ContainersNotInitialized"),
-        _condition("Ready", containers_ready, now, old, not_ready),
-        _condition("ContainersReady", containers_ready, now, old, not_ready),
-        _condition("PodScheduled", True, now, old),
+        _condition("PodReadyToStartContainers", rt.sandbox_ready, now, old, gen),
+        _condition("Initialized", initialized, now, old, gen, "ContainersNotInitialized"),
+        _condition("Ready", containers_ready, now, old, gen, not_ready),
+        _condition("ContainersReady", containers_ready, now, old, gen, not_ready),
+        _condition("PodScheduled", True, now, old, gen),
     ]
     status: dict[str, Any] = {
+        "observedGeneration": gen,
         "phase": current_phase,
         "conditions": conditions,
         "hostIP": rt.host_ip,
