@@ -1,0 +1,159 @@
+"""What to do next: one pure function from an `Observed` snapshot to one small
+action. The reconcile applies it and decides again from fresh observations.
+
+Order (each step returns when it has something to say):
+
+1. paused → `Paused`;
+2. a pool without its StatefulSet → `CreatePool` (spec order);
+3. a member whose decommission Succeeded → `ScaleIn` once its peers forgot it
+   (a decommissioned node is never left running, whatever the spec says now);
+4. a decommission still running → `Wait`;
+5. a pool below its spec → `ScaleOut` by one, if every rule allows it;
+6. a pool above its spec → `RequestDecommission` of its highest ordinal, if
+   every rule allows it (a refused or failed intent waits for a new spec).
+
+Nothing lowers `replicas` except step 3, so no member is removed before it
+left the ring.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from navigator.operator import predicates as p
+from navigator.operator.observed import Member, Observed, PoolState
+
+
+@dataclass(frozen=True)
+class CreatePool:
+    pool: str
+
+
+@dataclass(frozen=True)
+class ScaleOut:
+    pool: str
+    to: int
+
+
+@dataclass(frozen=True)
+class RequestDecommission:
+    pool: str
+    member: str
+    intent_id: str
+
+
+@dataclass(frozen=True)
+class ScaleIn:
+    pool: str
+    to: int
+    member: str
+
+
+@dataclass(frozen=True)
+class Wait:
+    rule: str
+    reason: str
+    operation: str = ""  # ScaleOut, ScaleIn... the operation that waits
+    target: str = ""
+
+
+@dataclass(frozen=True)
+class Paused:
+    reason: str
+
+
+Action = CreatePool | ScaleOut | RequestDecommission | ScaleIn | Wait | Paused
+
+Gate = Callable[[Observed], p.Block | None]
+MemberGate = Callable[[Observed, Member], p.Block | None]
+
+SCALE_OUT_GATES: tuple[Gate, ...] = (p.all_members_up_normal, p.one_bootstrap_at_a_time)
+DECOMMISSION_GATES: tuple[MemberGate, ...] = (
+    p.decommission_keeps_rf,
+    p.remaining_nodes_can_hold_the_data,
+)
+
+
+def next_action(observed: Observed) -> Action | None:
+    """The one next step towards the spec, or None when the cluster is settled."""
+    if block := p.not_paused(observed):
+        return Paused(block.reason)
+    for step in (_create, _finish_removal, _running_decommission, _scale_out, _scale_in):
+        if (action := step(observed)) is not None:
+            return action
+    return None
+
+
+def _create(observed: Observed) -> Action | None:
+    missing = next((s for s in observed.pools if not s.exists), None)
+    return CreatePool(missing.name) if missing else None
+
+
+def _finish_removal(observed: Observed) -> Action | None:
+    for state in observed.pools:
+        gone = next((m for m in state.members if m.decommissioned), None)
+        if gone is None:
+            continue
+        if gone.ordinal != state.replicas - 1:
+            reason = f"{gone.name} left the ring but is not the highest ordinal of {state.name}"
+            return Wait("HighestOrdinalFirst", reason, "ScaleIn", gone.name)
+        if block := p.peers_forgot_member(observed, gone):
+            return Wait(block.rule, block.reason, "ScaleIn", gone.name)
+        return ScaleIn(state.name, gone.ordinal, gone.name)
+    return None
+
+
+def _running_decommission(observed: Observed) -> Action | None:
+    leaving = next((m for m in observed.members() if m.leaving), None)
+    if leaving is None:
+        return None
+    reason = f"waiting for the pilot of {leaving.name} to finish its decommission"
+    return Wait(p.DECOMMISSION_COMPLETES, reason, "ScaleIn", leaving.name)
+
+
+def _scale_out(observed: Observed) -> Action | None:
+    state = next((s for s in observed.pools if s.replicas < s.pool.replicas), None)
+    if state is None:
+        return None
+    for gate in SCALE_OUT_GATES:
+        if block := gate(observed):
+            return Wait(block.rule, block.reason, "ScaleOut", state.name)
+    return ScaleOut(state.name, state.replicas + 1)
+
+
+def _scale_in(observed: Observed) -> Action | None:
+    state = next((s for s in observed.pools if s.replicas > s.pool.replicas), None)
+    if state is None:
+        return None
+    victim = _highest(state)
+    if victim is None:
+        return Wait(p.ALL_MEMBERS_UP_NORMAL, f"members of {state.name} not observed", "ScaleIn")
+    if refusal := _refused(observed, victim):
+        return refusal
+    blocks = [p.all_members_up_normal(observed)]
+    blocks += [gate(observed, victim) for gate in DECOMMISSION_GATES]
+    if block := next((b for b in blocks if b is not None), None):
+        return Wait(block.rule, block.reason, "ScaleIn", victim.name)
+    return RequestDecommission(state.name, victim.name, observed.intent_id)
+
+
+def _highest(state: PoolState) -> Member | None:
+    return next((m for m in state.members if m.ordinal == state.replicas - 1), None)
+
+
+def _refused(observed: Observed, victim: Member) -> Wait | None:
+    """The pilot refused or failed this spec generation's intent: wait for a
+    new spec rather than retrying the same thing forever."""
+    outcome = victim.outcome(observed.intent_id)
+    if outcome is None or outcome.phase not in ("Refused", "Failed"):
+        return None
+    rule = (
+        outcome.message.split(":", 1)[0]
+        if ":" in outcome.message
+        else f"Decommission{outcome.phase}"
+    )
+    reason = f"the pilot of {victim.name}: {outcome.phase}: {outcome.message}"
+    return Wait(
+        rule if rule in p.RULES else f"Decommission{outcome.phase}", reason, "ScaleIn", victim.name
+    )

@@ -1,0 +1,91 @@
+"""The frozen snapshot of the world one decision is taken from.
+
+Gathered by `reconcile` (from the CassandraCluster, its StatefulSets and its
+Pilots), consumed by the pure `decide`, `predicates` and `status` modules.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from navigator.api.cassandra import CassandraClusterSpec, CassandraNodePool
+from navigator.api.pilot import Facts, IntentOutcome, PilotStatus
+
+DECOMMISSION_PREFIX = "decommission-g"
+
+
+@dataclass(frozen=True)
+class Member:
+    """One member of a pool (an ordinal below the StatefulSet's replicas)."""
+
+    name: str
+    pool: str
+    datacenter: str
+    ordinal: int
+    pilot: PilotStatus | None = None
+    intents: tuple[str, ...] = ()  # decommission intent ids in the Pilot's spec
+
+    @property
+    def facts(self) -> Facts | None:
+        return self.pilot.facts if self.pilot else None
+
+    @property
+    def host_id(self) -> str:
+        return self.facts.host_id if self.facts else ""
+
+    def outcome(self, intent_id: str) -> IntentOutcome | None:
+        outcomes = self.pilot.intents if self.pilot else []
+        return next((o for o in outcomes if o.id == intent_id), None)
+
+    def outcomes(self) -> list[tuple[str, IntentOutcome | None]]:
+        return [(i, self.outcome(i)) for i in self.intents]
+
+    @property
+    def decommissioned(self) -> bool:
+        """The pilot reports one of its decommission intents Succeeded."""
+        return any(o is not None and o.phase == "Succeeded" for _, o in self.outcomes())
+
+    @property
+    def leaving(self) -> bool:
+        """A decommission was requested and has no final outcome yet."""
+        return any(o is None or o.phase == "Running" for _, o in self.outcomes())
+
+
+@dataclass(frozen=True)
+class PoolState:
+    """A pool's StatefulSet as observed (absent when not created yet)."""
+
+    pool: CassandraNodePool
+    exists: bool = False
+    replicas: int = 0
+    ready_replicas: int = 0
+    updated_replicas: int = 0
+    members: tuple[Member, ...] = ()
+
+    @property
+    def name(self) -> str:
+        return self.pool.name
+
+
+@dataclass(frozen=True)
+class Observed:
+    """Everything one decision needs, frozen."""
+
+    cluster: str
+    spec: CassandraClusterSpec
+    generation: int
+    pools: tuple[PoolState, ...] = field(default_factory=tuple)
+
+    def members(self) -> Iterator[Member]:
+        for pool in self.pools:
+            yield from pool.members
+
+    def pool(self, name: str) -> PoolState | None:
+        return next((p for p in self.pools if p.name == name), None)
+
+    @property
+    def intent_id(self) -> str:
+        """The decommission intent id for the spec generation being worked on:
+        a new spec (a user's retry) gets a new id, a restart the same one."""
+        return f"{DECOMMISSION_PREFIX}{self.generation}"

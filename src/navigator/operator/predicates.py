@@ -1,0 +1,180 @@
+"""The safety rules, as named predicates over an `Observed` snapshot.
+
+Each returns None when the rule allows progress, or a `Block` naming the rule
+and saying why in plain words. The names are part of the API: they appear in
+`status.operation.blockedBy.rule`, in Events and in docs/operator.md.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from navigator.api.pilot import Keyspace
+from navigator.operator.observed import Member, Observed
+from navigator.pilot.cassandra.facts import Replication
+from navigator.pilot.cassandra.safety import KEEPS_REPLICATION, decommission_keeps_replication
+
+ALL_MEMBERS_UP_NORMAL = "AllMembersUpNormal"
+ONE_BOOTSTRAP_AT_A_TIME = "OneBootstrapAtATime"
+DECOMMISSION_KEEPS_RF = KEEPS_REPLICATION
+REMAINING_NODES_CAN_HOLD_THE_DATA = "RemainingNodesCanHoldTheData"
+NOT_PAUSED = "NotPaused"
+PEERS_FORGOT_MEMBER = "PeersForgotMember"
+DECOMMISSION_COMPLETES = "DecommissionCompletes"
+
+RULES = (
+    NOT_PAUSED,
+    ALL_MEMBERS_UP_NORMAL,
+    ONE_BOOTSTRAP_AT_A_TIME,
+    DECOMMISSION_KEEPS_RF,
+    REMAINING_NODES_CAN_HOLD_THE_DATA,
+    DECOMMISSION_COMPLETES,
+    PEERS_FORGOT_MEMBER,
+)
+
+# The remaining members may be filled up to this share of their volumes.
+MAX_FILL = 0.8
+
+
+@dataclass(frozen=True)
+class Block:
+    rule: str
+    reason: str
+
+
+def not_paused(observed: Observed) -> Block | None:
+    if observed.spec.paused:
+        return Block(NOT_PAUSED, "spec.paused is true: the operator changes nothing")
+    return None
+
+
+def _status_of(observer: Member, host_id: str) -> str:
+    facts = observer.facts
+    peer = next((p for p in facts.peers if p.host_id == host_id), None) if facts else None
+    return peer.status if peer else "absent"
+
+
+def all_members_up_normal(observed: Observed) -> Block | None:
+    """Every member reports facts and every member sees every other Up/Normal."""
+    members = list(observed.members())
+    silent = [m.name for m in members if not m.host_id]
+    if silent:
+        return Block(ALL_MEMBERS_UP_NORMAL, f"no facts yet from {', '.join(silent)}")
+    for target in members:
+        for observer in members:
+            status = _status_of(observer, target.host_id)
+            if status != "UN":
+                return Block(
+                    ALL_MEMBERS_UP_NORMAL,
+                    f"{observer.name} sees {target.name} as {status}, not UN",
+                )
+    return None
+
+
+def one_bootstrap_at_a_time(observed: Observed) -> Block | None:
+    """No member is joining, by its own account or any peer's."""
+    for member in observed.members():
+        facts = member.facts
+        if facts is None:
+            continue
+        if facts.operation_mode == "JOINING":
+            return Block(ONE_BOOTSTRAP_AT_A_TIME, f"{member.name} is joining the ring")
+        joining = [p.address for p in facts.peers if p.status[1:] == "J"]
+        if joining:
+            return Block(
+                ONE_BOOTSTRAP_AT_A_TIME,
+                f"{member.name} sees {', '.join(joining)} joining the ring",
+            )
+    return None
+
+
+def keyspaces(observed: Observed) -> dict[str, Replication]:
+    """Keyspaces and replication as the members report them (union by name)."""
+    out: dict[str, Replication] = {}
+    for member in observed.members():
+        for ks in member.facts.keyspaces if member.facts else []:
+            out.setdefault(ks.name, _replication(ks))
+    return out
+
+
+def _replication(ks: Keyspace) -> Replication:
+    return Replication(strategy=ks.strategy, factors=dict(ks.replication))
+
+
+def _in_datacenter(observed: Observed, datacenter: str) -> list[Member]:
+    return [m for m in observed.members() if m.datacenter == datacenter]
+
+
+def decommission_keeps_rf(observed: Observed, leaving: Member) -> Block | None:
+    """The pilot's own rule, with the keyspaces from the pilots' facts and the
+    number of members left in the leaving member's datacenter."""
+    remaining = len(_in_datacenter(observed, leaving.datacenter)) - 1
+    reason = decommission_keeps_replication(
+        keyspaces(observed), datacenter=leaving.datacenter, remaining=remaining
+    )
+    return Block(DECOMMISSION_KEEPS_RF, reason) if reason else None
+
+
+_SIZE = re.compile(r"^\s*([0-9.]+)\s*(bytes|B|KiB|MiB|GiB|TiB|KB|MB|GB|TB)?\s*$")
+_FACTOR = {"bytes": 1, "B": 1, "KiB": 2**10, "MiB": 2**20, "GiB": 2**30, "TiB": 2**40}
+_FACTOR.update({"KB": 2**10, "MB": 2**20, "GB": 2**30, "TB": 2**40})
+_QUANTITY = re.compile(r"^([0-9.]+)(Ki|Mi|Gi|Ti|Pi|k|M|G|T|P)?$")
+_QFACTOR = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, None: 1}
+_QFACTOR.update({"k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15})
+
+
+def parse_load(text: str) -> float | None:
+    """Bytes from Cassandra's load string (e.g. '104.5 KiB'); None if unknown."""
+    match = _SIZE.match(text)
+    return float(match[1]) * _FACTOR[match[2] or "bytes"] if match else None
+
+
+def parse_quantity(text: str) -> float:
+    match = _QUANTITY.match(text)
+    return float(match[1]) * _QFACTOR[match[2]] if match else 0.0
+
+
+def _loads(observed: Observed, members: Iterable[Member]) -> tuple[float, list[str]]:
+    """Total load of `members` as each reports about itself, and who is unknown."""
+    total, unknown = 0.0, []
+    for m in members:
+        peer = next((p for p in m.facts.peers if p.host_id == m.host_id), None) if m.facts else None
+        load = parse_load(peer.load) if peer else None
+        if load is None:
+            unknown.append(m.name)
+        else:
+            total += load
+    return total, unknown
+
+
+def remaining_nodes_can_hold_the_data(observed: Observed, leaving: Member) -> Block | None:
+    """The datacenter's data (sum of the members' loads) must fit in the
+    remaining members' volumes filled to at most MAX_FILL. Fails closed: an
+    unknown load blocks."""
+    members = _in_datacenter(observed, leaving.datacenter)
+    total, unknown = _loads(observed, members)
+    if unknown:
+        return Block(REMAINING_NODES_CAN_HOLD_THE_DATA, f"load unknown for {', '.join(unknown)}")
+    sizes = {p.name: parse_quantity(p.pool.persistence.size) for p in observed.pools}
+    capacity = sum(sizes[m.pool] for m in members if m.name != leaving.name) * MAX_FILL
+    if total > capacity:
+        return Block(
+            REMAINING_NODES_CAN_HOLD_THE_DATA,
+            f"datacenter {leaving.datacenter} holds {total / 2**30:.1f} GiB; the remaining"
+            f" members' volumes hold {capacity / 2**30:.1f} GiB at {MAX_FILL:.0%} full",
+        )
+    return None
+
+
+def peers_forgot_member(observed: Observed, gone: Member) -> Block | None:
+    """No other member still lists the decommissioned member in its ring.
+    Fails closed: without the member's host ID nothing can be checked."""
+    if not gone.host_id:
+        return Block(PEERS_FORGOT_MEMBER, f"host ID of {gone.name} unknown")
+    for m in observed.members():
+        listed = m.facts is not None and any(p.host_id == gone.host_id for p in m.facts.peers)
+        if m.name != gone.name and listed:
+            return Block(PEERS_FORGOT_MEMBER, f"{m.name} still lists {gone.name} in its ring")
+    return None

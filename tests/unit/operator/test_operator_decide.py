@@ -1,0 +1,194 @@
+"""The decision function: a table of situations, then properties over random ones."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from opsim import forget, map_member, observed, set_peer_status, with_outcome
+
+from navigator.operator.decide import (
+    CreatePool,
+    Paused,
+    RequestDecommission,
+    ScaleIn,
+    ScaleOut,
+    Wait,
+    next_action,
+)
+from navigator.operator.observed import Observed
+
+pytestmark = pytest.mark.unit
+
+G = "decommission-g1"
+
+
+def missing(obs: Observed, pool: str) -> Observed:
+    pools = tuple(replace(s, exists=False) if s.name == pool else s for s in obs.pools)
+    return replace(obs, pools=pools)
+
+
+TABLE = [
+    ("settled", observed([("a", 3, 3)]), None),
+    ("paused", observed([("a", 3, 1)], paused=True), Paused),
+    ("create first pool", missing(observed([("a", 3, 0), ("b", 3, 0)]), "a"), CreatePool("a")),
+    ("first member", observed([("a", 3, 0)]), ScaleOut("a", 1)),
+    ("next member", observed([("a", 3, 2)]), ScaleOut("a", 3)),
+    ("pools in spec order", observed([("a", 2, 1), ("b", 2, 1)]), ScaleOut("a", 2)),
+    ("second pool once first is full", observed([("a", 2, 2), ("b", 2, 1)]), ScaleOut("b", 2)),
+    (
+        "scale out waits for UN",
+        set_peer_status(observed([("a", 3, 2)]), "c-a-0", "c-a-1", "DN"),
+        Wait("AllMembersUpNormal", "c-a-0 sees c-a-1 as DN, not UN", "ScaleOut", "a"),
+    ),
+    (
+        "scale in asks highest ordinal",
+        observed([("a", 2, 3)]),
+        RequestDecommission("a", "c-a-2", G),
+    ),
+    (
+        "scale in refused by RF",
+        observed([("a", 2, 3)], rf=3),
+        Wait,
+    ),
+    ("decommission running", with_outcome(observed([("a", 2, 3)]), "c-a-2", G, "Running"), Wait),
+    (
+        "decommission done, peers still list it",
+        with_outcome(observed([("a", 2, 3)]), "c-a-2", G, "Succeeded"),
+        Wait,
+    ),
+    (
+        "decommission done and forgotten",
+        forget(with_outcome(observed([("a", 2, 3)]), "c-a-2", G, "Succeeded"), "c-a-2"),
+        ScaleIn("a", 2, "c-a-2"),
+    ),
+    (
+        "scaled back up mid-decommission: finish removal first",
+        forget(with_outcome(observed([("a", 5, 3)]), "c-a-2", G, "Succeeded"), "c-a-2"),
+        ScaleIn("a", 2, "c-a-2"),
+    ),
+    (
+        "scaled back up while leaving: wait, never scale out",
+        with_outcome(observed([("a", 5, 3)]), "c-a-2", G, "Running"),
+        Wait,
+    ),
+    (
+        "pilot refused: wait for a new spec",
+        with_outcome(
+            observed([("a", 2, 3)]), "c-a-2", G, "Refused", "DecommissionKeepsReplicationFactor: x"
+        ),
+        Wait("DecommissionKeepsReplicationFactor", "", "ScaleIn", "c-a-2"),
+    ),
+    (
+        "refused in an older generation, spec back to 3: settled",
+        with_outcome(observed([("a", 3, 3)], generation=2), "c-a-2", G, "Refused"),
+        None,
+    ),
+    (
+        "refused in an older generation, new spec: ask again",
+        with_outcome(observed([("a", 2, 3)], generation=2), "c-a-2", G, "Refused"),
+        RequestDecommission("a", "c-a-2", "decommission-g2"),
+    ),
+]
+
+
+@pytest.mark.parametrize(("situation", "obs", "expected"), TABLE, ids=[t[0] for t in TABLE])
+def test_table(situation: str, obs: Observed, expected: object) -> None:
+    action = next_action(obs)
+    if isinstance(expected, type):
+        assert isinstance(action, expected), situation
+    elif isinstance(expected, Wait) and not expected.reason:
+        assert isinstance(action, Wait)
+        assert (action.rule, action.operation, action.target) == (
+            expected.rule,
+            expected.operation,
+            expected.target,
+        )
+    else:
+        assert action == expected, situation
+
+
+def test_refused_by_rf_names_the_rule() -> None:
+    action = next_action(observed([("a", 2, 3)], rf=3))
+    assert isinstance(action, Wait)
+    assert action.rule == "DecommissionKeepsReplicationFactor"
+    assert action.operation == "ScaleIn"
+
+
+# --- properties over random clusters -------------------------------------------------
+
+PHASES = st.sampled_from([None, "Running", "Succeeded", "Failed", "Refused"])
+VIEWS = st.sampled_from(["UN", "UN", "UN", "DN", "UJ", "UL"])
+
+
+@st.composite
+def situations(draw: st.DrawFn) -> Observed:
+    n_pools = draw(st.integers(1, 3))
+    pools = [(f"p{i}", draw(st.integers(0, 4)), draw(st.integers(0, 4))) for i in range(n_pools)]
+    obs = observed(
+        pools,
+        rf=draw(st.integers(0, 3)),
+        paused=draw(st.booleans()),
+        generation=draw(st.integers(1, 3)),
+    )
+    names = [m.name for m in obs.members()]
+    for name in names:
+        if draw(st.integers(0, 3)) == 0:
+            obs = set_peer_status(obs, draw(st.sampled_from(names)), name, draw(VIEWS))
+        phase = draw(PHASES)
+        if phase is not None:
+            gen = draw(st.integers(1, 3))
+            obs = with_outcome(obs, name, f"decommission-g{gen}", phase)
+        if draw(st.booleans()):
+            obs = forget(obs, name)
+    for name in names:
+        if draw(st.integers(0, 5)) == 0:
+            obs = map_member(obs, name, pilot=None)
+    return obs
+
+
+@settings(max_examples=400, deadline=None)
+@given(situations())
+def test_scale_in_only_removes_a_decommissioned_member(obs: Observed) -> None:
+    action = next_action(obs)
+    if isinstance(action, ScaleIn):
+        member = next(m for m in obs.members() if m.name == action.member)
+        assert member.decommissioned
+        assert member.ordinal == action.to
+        assert action.to == obs.pool(action.pool).replicas - 1  # type: ignore[union-attr]
+
+
+@settings(max_examples=400, deadline=None)
+@given(situations())
+def test_never_two_bootstraps_nor_growth_past_a_leaving_member(obs: Observed) -> None:
+    action = next_action(obs)
+    if isinstance(action, ScaleOut):
+        assert not any(m.decommissioned or m.leaving for m in obs.members())
+        for m in obs.members():
+            assert m.facts is not None
+            assert all(p.status == "UN" for p in m.facts.peers if p.host_id)
+        assert action.to == obs.pool(action.pool).replicas + 1  # type: ignore[union-attr]
+
+
+@settings(max_examples=400, deadline=None)
+@given(situations())
+def test_paused_only_pauses(obs: Observed) -> None:
+    action = next_action(obs)
+    if obs.spec.paused:
+        assert isinstance(action, Paused)
+    else:
+        assert not isinstance(action, Paused)
+
+
+@settings(max_examples=400, deadline=None)
+@given(situations())
+def test_decommission_only_of_the_highest_ordinal_above_spec(obs: Observed) -> None:
+    action = next_action(obs)
+    if isinstance(action, RequestDecommission):
+        state = obs.pool(action.pool)
+        assert state is not None
+        assert state.replicas > state.pool.replicas
+        assert action.member == f"c-{state.name}-{state.replicas - 1}"
+        assert action.intent_id == obs.intent_id
