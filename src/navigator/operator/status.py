@@ -1,0 +1,229 @@
+"""CassandraCluster.status from an Observed snapshot and the decided action.
+
+Pure and deterministic: the same inputs give the same status, so the
+reconcile writes only when something really changed. Times come from the
+previous status (a condition keeps its lastTransitionTime while its status
+holds; an operation keeps its startedAt) or from the injected clock.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from navigator.api.cassandra import CassandraClusterStatus, MemberState, MemberStatus
+from navigator.api.common import BlockedBy, NodePoolStatus, Operation
+from navigator.api.conditions import Condition, ConditionType
+from navigator.operator.decide import (
+    Action,
+    CreatePool,
+    Paused,
+    RequestDecommission,
+    ScaleIn,
+    ScaleOut,
+    Wait,
+)
+from navigator.operator.observed import Member, Observed
+
+MEMBER_STATES = {"UN", "UJ", "UL", "UM", "DN", "DJ", "DL", "DM"}
+Truth = Literal["True", "False", "Unknown"]
+
+
+def rfc3339(now: datetime) -> str:
+    return now.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def member_status(member: Member) -> MemberStatus:
+    """The member as it reports itself (its own entry in its ring view)."""
+    facts = member.facts
+    me = next((p for p in facts.peers if p.host_id == facts.host_id), None) if facts else None
+    state: MemberState = "Unknown"
+    if me is not None and me.status in MEMBER_STATES:
+        state = me.status  # type: ignore[assignment]
+    return MemberStatus(
+        name=member.name,
+        pool=member.pool,
+        host_id=member.host_id,
+        state=state,
+        version=facts.release_version if facts else "",
+        datacenter=me.datacenter if me else "",
+        rack=me.rack if me else "",
+    )
+
+
+def operation(action: Action | None, previous: Operation | None, now: datetime) -> Operation | None:
+    """The operation the action belongs to; startedAt survives while it lasts."""
+    kind, target, blocked = _describe(action)
+    if not kind:
+        return None
+    same = previous is not None and (previous.type, previous.target) == (kind, target)
+    started = previous.started_at if same and previous else rfc3339(now)
+    return Operation(type=kind, target=target, started_at=started, blocked_by=blocked)
+
+
+def _describe(action: Action | None) -> tuple[str, str, BlockedBy | None]:
+    match action:
+        case CreatePool(pool=pool):
+            return "Create", pool, None
+        case ScaleOut(pool=pool):
+            return "ScaleOut", pool, None
+        case RequestDecommission(member=member) | ScaleIn(member=member):
+            return "ScaleIn", member, None
+        case Wait(rule=rule, reason=reason, operation=kind, target=target):
+            return kind or "Wait", target, BlockedBy(rule=rule, reason=reason)
+    return "", "", None
+
+
+def _condition(
+    kind: ConditionType,
+    status: Truth,
+    reason: str,
+    message: str,
+    observed: Observed,
+    previous: list[Condition],
+    now: datetime,
+) -> Condition:
+    old = next((c for c in previous if c.type == kind.value), None)
+    since = old.last_transition_time if old and old.status == status else rfc3339(now)
+    return Condition(
+        type=kind.value,
+        status=status,
+        observed_generation=observed.generation,
+        last_transition_time=since,
+        reason=reason,
+        message=message,
+    )
+
+
+def _counts(observed: Observed) -> tuple[int, int, int]:
+    """(ready members, existing members, desired members)."""
+    ready = sum(s.ready_replicas for s in observed.pools)
+    existing = sum(s.replicas for s in observed.pools)
+    return ready, existing, sum(p.replicas for p in observed.spec.node_pools)
+
+
+def _down(observed: Observed) -> list[str]:
+    """Members some peer sees down."""
+    down_ids = {
+        p.host_id
+        for m in observed.members()
+        for p in (m.facts.peers if m.facts else [])
+        if p.status.startswith("D")
+    }
+    return sorted(m.name for m in observed.members() if m.host_id and m.host_id in down_ids)
+
+
+def conditions(
+    observed: Observed, action: Action | None, previous: list[Condition], now: datetime
+) -> list[Condition]:
+    ready, existing, _ = _counts(observed)
+    kind, _, _ = _describe(action)
+    down = _down(observed)
+    paused = isinstance(action, Paused)
+    settled = action is None or paused
+
+    def cond(k: ConditionType, status: Truth, reason: str, message: str) -> Condition:
+        return _condition(k, status, reason, message, observed, previous, now)
+
+    unready = existing - ready
+    counted = f"{ready} of {existing} members ready"
+    available = ready > 0 and unready <= 1
+    degraded = bool(down) or (settled and unready > 0)
+    return [
+        cond(
+            ConditionType.AVAILABLE,
+            "True" if available else "False",
+            "MembersReady" if available else "MembersNotReady",
+            counted,
+        ),
+        cond(
+            ConditionType.PROGRESSING,
+            "False" if settled else "True",
+            "Paused" if paused else ("Settled" if settled else kind),
+            _progress_message(action),
+        ),
+        cond(
+            ConditionType.DEGRADED,
+            "True" if degraded else "False",
+            ("MembersDown" if down else "MembersNotReady") if degraded else "AsExpected",
+            f"seen down: {', '.join(down)}" if down else (counted if degraded else ""),
+        ),
+        cond(
+            ConditionType.PAUSED,
+            "True" if paused else "False",
+            "SpecPaused" if paused else "NotPaused",
+            "spec.paused is true: the operator changes nothing" if paused else "",
+        ),
+    ]
+
+
+def _progress_message(action: Action | None) -> str:
+    match action:
+        case Wait(rule=rule, reason=reason):
+            return f"blocked by {rule}: {reason}"
+        case CreatePool(pool=pool):
+            return f"creating the StatefulSet of pool {pool}"
+        case ScaleOut(pool=pool, to=to):
+            return f"adding member {to} of pool {pool}"
+        case RequestDecommission(member=member):
+            return f"decommissioning {member}"
+        case ScaleIn(member=member):
+            return f"removing {member}, which left the ring"
+    return ""
+
+
+def phase(conds: list[Condition]) -> str:
+    holds = {c.type for c in conds if c.status == "True"}
+    for kind, word in (
+        (ConditionType.PAUSED, "Paused"),
+        (ConditionType.DEGRADED, "Degraded"),
+        (ConditionType.PROGRESSING, "Progressing"),
+        (ConditionType.AVAILABLE, "Ready"),
+    ):
+        if kind.value in holds:
+            return word
+    return "Unavailable"
+
+
+def build_status(
+    observed: Observed,
+    action: Action | None,
+    previous: CassandraClusterStatus | None,
+    now: datetime,
+) -> CassandraClusterStatus:
+    """The whole status; `previous` supplies the times that must not move."""
+    conds = conditions(observed, action, previous.conditions if previous else [], now)
+    ready, _, desired = _counts(observed)
+    return CassandraClusterStatus(
+        observed_generation=observed.generation,
+        conditions=conds,
+        phase=phase(conds),
+        ready_members=f"{ready}/{desired}",
+        node_pools=[
+            NodePoolStatus(
+                name=s.name,
+                replicas=s.replicas,
+                ready_replicas=s.ready_replicas,
+                updated_replicas=s.updated_replicas,
+            )
+            for s in observed.pools
+        ],
+        members=[member_status(m) for m in observed.members()],
+        operation=operation(action, previous.operation if previous else None, now),
+    )
+
+
+def status_body(status: CassandraClusterStatus) -> dict[str, Any]:
+    """The wire form, as written and as compared against what is stored."""
+    return status.model_dump(by_alias=True, exclude_none=True, mode="json")
+
+
+def needs_write(stored: dict[str, Any] | None, status: CassandraClusterStatus) -> bool:
+    """Whether the stored status differs from the computed one."""
+    if not stored:
+        return True
+    try:
+        current = CassandraClusterStatus.model_validate(stored)
+    except ValueError:
+        return True
+    return status_body(current) != status_body(status)

@@ -1,0 +1,92 @@
+"""The status builder: fields, conditions and stable times."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from opsim import observed, set_peer_status
+
+from navigator.operator.decide import Paused, ScaleOut, Wait, next_action
+from navigator.operator.status import build_status, needs_write, status_body
+
+pytestmark = pytest.mark.unit
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+T1 = T0 + timedelta(minutes=5)
+
+
+def conds(status):  # type: ignore[no-untyped-def]
+    return {c.type: c for c in status.conditions}
+
+
+def test_settled_cluster_is_ready() -> None:
+    obs = observed([("a", 3, 3)])
+    status = build_status(obs, next_action(obs), None, T0)
+    assert status.ready_members == "3/3"
+    assert status.phase == "Ready"
+    assert status.observed_generation == 1
+    assert status.operation is None
+    assert [p.name for p in status.node_pools] == ["a"]
+    assert status.node_pools[0].ready_replicas == 3
+    assert status.members[0].host_id == "id-c-a-0"
+    assert status.members[0].state == "UN"
+    c = conds(status)
+    assert (c["Available"].status, c["Progressing"].status) == ("True", "False")
+    assert (c["Degraded"].status, c["Paused"].status) == ("False", "False")
+
+
+def test_scale_out_is_progressing_with_an_operation() -> None:
+    obs = observed([("a", 3, 2)])
+    status = build_status(obs, ScaleOut("a", 3), None, T0)
+    assert status.phase == "Progressing"
+    assert status.ready_members == "2/3"
+    assert status.operation is not None
+    assert (status.operation.type, status.operation.target) == ("ScaleOut", "a")
+    assert conds(status)["Progressing"].reason == "ScaleOut"
+
+
+def test_blocked_operation_names_the_rule() -> None:
+    obs = set_peer_status(observed([("a", 3, 2)]), "c-a-0", "c-a-1", "DN")
+    status = build_status(obs, next_action(obs), None, T0)
+    assert status.operation is not None
+    assert status.operation.blocked_by is not None
+    assert status.operation.blocked_by.rule == "AllMembersUpNormal"
+    assert "blocked by AllMembersUpNormal" in conds(status)["Progressing"].message
+    assert status.phase == "Degraded"
+    assert conds(status)["Degraded"].reason == "MembersDown"
+
+
+def test_paused() -> None:
+    obs = observed([("a", 3, 2)], paused=True)
+    status = build_status(obs, Paused("x"), None, T0)
+    assert status.phase == "Paused"
+    assert conds(status)["Paused"].status == "True"
+    assert conds(status)["Progressing"].reason == "Paused"
+
+
+def test_times_hold_while_nothing_changes() -> None:
+    obs = observed([("a", 3, 2)])
+    first = build_status(obs, next_action(obs), None, T0)
+    again = build_status(obs, next_action(obs), first, T1)
+    assert status_body(first) == status_body(again)
+    assert not needs_write(status_body(first), again)
+    assert needs_write(None, again)
+
+
+def test_transition_moves_only_the_changed_condition() -> None:
+    obs = observed([("a", 3, 2)])
+    first = build_status(obs, next_action(obs), None, T0)
+    later = build_status(obs, Wait("NotPaused", "x"), first, T1)
+    settled = build_status(observed([("a", 3, 3)]), None, later, T1)
+    assert conds(settled)["Progressing"].last_transition_time == "2026-01-01T00:05:00Z"
+    assert conds(settled)["Available"].last_transition_time == "2026-01-01T00:00:00Z"
+    assert needs_write(status_body(later), settled)
+
+
+def test_operation_start_survives_while_it_lasts() -> None:
+    obs = observed([("a", 3, 2)])
+    first = build_status(obs, ScaleOut("a", 3), None, T0)
+    later = build_status(obs, Wait("OneBootstrapAtATime", "j", "ScaleOut", "a"), first, T1)
+    assert later.operation is not None
+    assert later.operation.started_at == "2026-01-01T00:00:00Z"
