@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from navigator.local import network, processes
-from navigator.local.agent import fleet
+from navigator.local.agent import cgroups, fleet
 from navigator.local.agent.config import AgentConfig
 from navigator.local.controlplane import (
     ClusterConfig,
@@ -504,7 +504,8 @@ def _wait_nodes_ready(cfg: ClusterConfig, agents: list[AgentConfig]) -> None:
 
 
 def _sweep_pod_namespaces(cfg: ClusterConfig) -> None:
-    """Pod network namespaces an agent could not remove (e.g. it was killed)."""
+    """Pod network namespaces and cgroups an agent could not remove (e.g. it was killed)."""
+    cgroups.sweep(f"{cfg.netns}-{fleet.node_name(0)[:-1]}")
     out = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=False)
     for line in out.stdout.splitlines():
         name = line.split()[0] if line.strip() else ""

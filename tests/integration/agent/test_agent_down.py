@@ -27,6 +27,10 @@ def leftovers(cfg_dir: Path, netns_prefix: str, pids: list[int]) -> list[str]:
     found += [f"pid {pid}" for pid in pids if Path(f"/proc/{pid}").exists()]
     mounts = Path("/proc/self/mountinfo").read_text()
     found += [line for line in mounts.splitlines() if str(cfg_dir) in line]
+    for controller in ("memory", "cpu"):
+        parent = Path("/sys/fs/cgroup") / controller / "navigator"
+        if parent.is_dir():
+            found += [str(p) for p in parent.iterdir() if p.name.startswith(netns_prefix)]
     netns = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=True)
     found += [line for line in netns.stdout.splitlines() if line.startswith(netns_prefix)]
     return found
@@ -42,6 +46,7 @@ def test_down_stops_pods_agents_and_dns_and_leaves_nothing(tmp_path: Path) -> No
         cluster.up(cfg, bins=bins, say=lambda _: None, nodes=NodeSet(count=1))
         pod = pod_manifest("p", volumes=[{"name": "tmp", "emptyDir": {}}])
         pod["spec"]["containers"][0]["volumeMounts"] = [{"name": "tmp", "mountPath": "/scratch"}]
+        pod["spec"]["containers"][0]["resources"] = {"limits": {"memory": "256Mi"}}
         handle.kubectl("apply", "-n", "default", "-f", "-", input=yaml.safe_dump(pod))
 
         def running() -> object:

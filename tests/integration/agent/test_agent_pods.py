@@ -187,3 +187,22 @@ def test_init_containers_run_in_order_and_security_context_applies(
     assert (uid, gid) == ("1000", "3000")
     assert "2000" in groups.split()
     assert order[:2] == ["one", "two"]
+
+
+def test_memory_limit_is_enforced_and_reported_as_oom_killed(
+    agents: Agents, namespace: str
+) -> None:
+    hog = web_container(
+        command=[sys.executable, "-c", "x = bytearray(256 * 1024 * 1024); print(len(x))"],
+        resources={"limits": {"memory": "64Mi", "cpu": "500m"}},
+    )
+    agents.apply(namespace, pod_manifest("hog", hog, restartPolicy="Never"))
+
+    def terminated() -> object:
+        statuses = agents.pod(namespace, "hog").get("status", {}).get("containerStatuses", [])
+        return statuses and statuses[0]["state"].get("terminated")
+
+    state = eventually(terminated)
+    assert state["reason"] == "OOMKilled"
+    assert state["exitCode"] == 137
+    assert agents.pod(namespace, "hog")["status"]["phase"] == "Failed"

@@ -21,7 +21,7 @@ from typing import Any
 
 import httpx2
 
-from navigator.local.agent import clock, netns, runtime
+from navigator.local.agent import cgroups, clock, netns, runtime
 from navigator.local.agent.config import AgentConfig
 from navigator.local.agent.env import command_line, container_env, expand
 from navigator.local.agent.events import Recorder
@@ -341,6 +341,12 @@ class PodWorker:
             self.m.backoff.reset(f"{self.uid}/{name}")
         now = clock.rfc3339()
         term = Terminated(code, exit_reason(code), st.running_since or now, now)
+        group = self.cgroup(spec)
+        if group.oom_killed():
+            # Killed by the kernel (unshare reports that as 1, see runtime.wait).
+            term.exit_code, term.reason = 128 + signal.SIGKILL, "OOMKilled"
+            code = term.exit_code
+        group.remove()
         if code == 128 and self._start_error(proc.log_path):
             term.reason, term.message = "StartError", self._start_error(proc.log_path)
         st.terminated, st.running_since, st.ready, st.started = term, None, False, False
@@ -399,6 +405,8 @@ class PodWorker:
             "gid": gid,
             "groups": groups,
         }
+        group = self.cgroup(spec)
+        shim_spec["cgroups"] = group.create() if group.limits.any else []
         log_path = self.log_path(name, st.restart_count)
         log_path.unlink(missing_ok=True)
         self.event(
@@ -417,6 +425,10 @@ class PodWorker:
         st.ready = st.started and "readinessProbe" not in spec
         self.changed()
         return proc, env
+
+    def cgroup(self, spec: Obj) -> cgroups.ContainerGroup:
+        name = f"{self.m.cgroup_prefix}{self.uid}-{spec['name']}"
+        return cgroups.ContainerGroup(name, cgroups.limits_of(spec))
 
     def _mounts(self, spec: Obj) -> list[Mount]:
         etc = self.dir / "etc"
@@ -588,6 +600,8 @@ class PodWorker:
     async def _cleanup(self) -> None:
         for proc in list(self.procs.values()):
             proc.signal(signal.SIGKILL)
+            await proc.wait()
+        cgroups.sweep(f"{self.m.cgroup_prefix}{self.uid}-")
         if self.sandbox is not None:
             await self.sandbox.destroy()
         self.m.addresses.release(self.uid)
@@ -638,6 +652,7 @@ class PodManager:
         self.addresses = netns.AddressPool(pod_cidr, cfg.state_dir / "addresses")
         self.backoff = Backoff()
         self.workers: dict[str, PodWorker] = {}
+        self.cgroup_prefix = f"{cfg.bridge_netns}-{cfg.node_name}-"
         self.tasks: dict[str, asyncio.Task[None]] = {}
 
     async def clean_leftovers(self) -> None:
@@ -646,6 +661,7 @@ class PodManager:
             await netns.kill_netns_processes(name)
             await netns.ip("netns", "del", name, check=False)
         shutil.rmtree(self.cfg.pods_dir, ignore_errors=True)
+        cgroups.sweep(self.cgroup_prefix)
         self.addresses.clear()
 
     async def run(self) -> None:

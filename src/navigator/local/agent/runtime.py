@@ -25,6 +25,7 @@ class ContainerProcess:
     proc: asyncio.subprocess.Process
     pidfile: Path
     log_path: Path
+    sigkilled: bool = False
 
     def init_pid(self) -> int | None:
         try:
@@ -46,6 +47,7 @@ class ContainerProcess:
         if self.proc.returncode is not None:
             return
         pid = self.init_pid()
+        self.sigkilled = self.sigkilled or sig == signal.SIGKILL
         with contextlib.suppress(ProcessLookupError):
             if pid:
                 os.kill(pid, sig)
@@ -55,6 +57,9 @@ class ContainerProcess:
     async def wait(self) -> int:
         """The container's exit code (128 + signal number when a signal ended it)."""
         code = await self.proc.wait()
+        if code == 1 and self.sigkilled:
+            # util-linux unshare cannot re-raise SIGKILL on itself and exits 1.
+            return 128 + signal.SIGKILL
         return 128 - code if code < 0 else code
 
 

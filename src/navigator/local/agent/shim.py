@@ -198,9 +198,13 @@ def host_pid() -> int:
 def main() -> None:
     with open(sys.argv[1]) as fh:
         spec = json.load(fh)
+    pid = host_pid()
     with open(spec["pidfile"], "w") as fh:
-        fh.write(str(host_pid()))
+        fh.write(str(pid))
     try:
+        for procs in spec.get("cgroups", []):  # limits apply before the container runs
+            with open(procs, "w") as fh:
+                fh.write("0")  # "this process" (our own PID is 1 in here)
         child(spec)
     except BaseException as err:  # reported as the container's start error
         print(f"container start failed: {err}", file=sys.stderr, flush=True)
