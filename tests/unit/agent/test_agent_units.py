@@ -236,3 +236,17 @@ def test_pod_addresses_are_handed_out_round_robin(tmp_path: Path) -> None:
     assert pool.allocate("c") == "10.250.3.4"
     assert [pool.allocate(o) for o in ("d", "e")] == ["10.250.3.5", "10.250.3.6"]
     assert pool.allocate("f") == "10.250.3.2"  # wraps around to the freed address
+
+
+def test_limits_become_cgroup_settings() -> None:
+    from navigator.local.agent.cgroups import ContainerGroup, limits_of
+
+    limits = limits_of({"resources": {"limits": {"memory": "64Mi", "cpu": "500m"}}})
+    assert limits.memory_bytes == 64 * 2**20
+    assert limits.cpu_quota_us == 50_000
+    assert not limits_of({}).any
+    group = ContainerGroup("navigator-x-local-node-1-u-c", limits)
+    assert [d.parts[-3:] for d in group.dirs()] == [
+        ("memory", "navigator", "navigator-x-local-node-1-u-c"),
+        ("cpu", "navigator", "navigator-x-local-node-1-u-c"),
+    ]
