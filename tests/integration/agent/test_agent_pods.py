@@ -95,10 +95,13 @@ def test_pod_gets_address_files_environment_and_a_real_token(
 
 
 def test_kubectl_logs_shows_the_container_output(agents: Agents, namespace: str) -> None:
-    agents.apply(namespace, pod_manifest("logs"))
-    eventually(lambda: agents.ready(namespace, "logs"))
+    hook = {"postStart": {"exec": {"command": ["sh", "-c", "echo started > /tmp/hooked"]}}}
+    agents.apply(namespace, pod_manifest("logs", web_container(lifecycle=hook)))
+    pod = eventually(lambda: agents.ready(namespace, "logs"))
     out = eventually(lambda: agents.cluster.kubectl("logs", "-n", namespace, "logs").stdout)
     assert "serving on 8080 as logs" in out
+    hooked = eventually(lambda: exec_in(agents.cluster, pod, "cat", "/tmp/hooked").stdout)
+    assert hooked.strip() == "started"
 
 
 def test_failing_liveness_probe_restarts_the_container(agents: Agents, namespace: str) -> None:
