@@ -6,8 +6,10 @@
   no readiness probe) on a warm cluster: p50/p90/max over --samples pods,
   created one after the other;
 - the node agent's own RSS and CPU with --pods idle pods on its node.
-Needs root. Starts one cluster of its own (1 node, ports and addresses of test
-slot 9) in a temporary directory and always tears it down.
+Needs root. Starts one cluster of its own (1 node; ports, addresses and netns
+of test slot $NAVIGATOR_TEST_SLOT + 30 unless --slot says otherwise, so it
+never meets a test session's cluster) in a temporary directory and always
+tears it down.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from navigator.local import cluster, processes
 from navigator.local.agent.fleet import NodeSet
 from navigator.local.agent.testimage import REF, ensure_test_image
 from navigator.local.paths import Binaries
-from navigator.testing.pytest_plugin import LocalCluster, isolated_cluster_config
+from navigator.testing.pytest_plugin import LocalCluster, isolated_cluster_config, session_slot
 
 MIB = 1024 * 1024
 
@@ -80,11 +82,12 @@ def main() -> None:
     parser.add_argument("--pods", type=int, default=20)
     parser.add_argument("--samples", type=int, default=15)
     parser.add_argument("--idle-seconds", type=float, default=30.0)
+    parser.add_argument("--slot", type=int, default=session_slot() + 30)
     args = parser.parse_args()
     ensure_test_image()
     bins = Binaries.from_cache()
     with tempfile.TemporaryDirectory(prefix="nav-bench-agent-") as tmp:
-        cfg = isolated_cluster_config(Path(tmp) / "state", slot=9)
+        cfg = isolated_cluster_config(Path(tmp) / "state", slot=args.slot)
         kube = LocalCluster(cfg, bins)
         try:
             cluster.up(cfg, bins=bins, say=lambda _: None, nodes=NodeSet(count=1))

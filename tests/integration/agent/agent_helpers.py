@@ -4,33 +4,19 @@ from __future__ import annotations
 
 import json
 import subprocess
-import time
 import urllib.request
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 import yaml
 
 from navigator.local import cluster
 from navigator.local.agent.fleet import NodeSet
 from navigator.local.agent.testimage import REF
+from navigator.testing.members import eventually
 from navigator.testing.pytest_plugin import LocalCluster
 
-T = TypeVar("T")
 NODES = NodeSet(count=3)
-
-
-def eventually(check: Callable[[], T], timeout: float = 60.0, interval: float = 0.25) -> T:
-    """Poll `check` until it returns something truthy; fail with its last value."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"condition not met within {timeout}s (last: {last!r})")
 
 
 @dataclass(frozen=True)
@@ -71,6 +57,19 @@ def http(url: str, *, method: str = "GET", data: bytes | None = None, timeout: f
     req = urllib.request.Request(url, data=data, method=method)
     with urllib.request.urlopen(req, timeout=timeout) as resp:
         return str(resp.read().decode())
+
+
+def http_when_up(url: str, timeout: float = 30) -> str:
+    """`http(url)` once the server answers (a pod can be Ready before it listens,
+    when its readiness probe checks something else)."""
+
+    def fetch() -> str | None:
+        try:
+            return http(url)
+        except OSError:
+            return None
+
+    return eventually(fetch, timeout=timeout)
 
 
 def web_container(**extra: Any) -> dict[str, Any]:

@@ -4,10 +4,21 @@ from __future__ import annotations
 
 import ipaddress
 import json
-import sys
+import re
+import time
 
 import pytest
-from agent_helpers import Agents, eventually, exec_in, http, pod_manifest, web_container
+from agent_helpers import (
+    Agents,
+    eventually,
+    exec_in,
+    http,
+    http_when_up,
+    pod_manifest,
+    web_container,
+)
+
+from navigator.local.agent.testimage import PYTHON
 
 pytestmark = pytest.mark.integration
 
@@ -63,7 +74,7 @@ def test_pod_gets_address_files_environment_and_a_real_token(
     node = agents.get("default", "node", node_name)
     assert ipaddress.ip_address(status["podIP"]) in ipaddress.ip_network(node["spec"]["podCIDR"])
     assert status["hostIP"] == node["status"]["addresses"][0]["address"]
-    env = json.loads(http(f"http://{status['podIP']}:8080/env"))
+    env = json.loads(http_when_up(f"http://{status['podIP']}:8080/env"))
     assert env["POD_IP"] == status["podIP"]
     assert (env["POD_NAME"], env["POD_NAMESPACE"], env["NODE_NAME"]) == (
         "files", namespace, node_name,
@@ -85,7 +96,7 @@ def test_pod_gets_address_files_environment_and_a_real_token(
         "\ntry:\n u.urlopen(r, context=c)\nexcept Exception as e:\n print(getattr(e, 'code', e))"
     )
     api = f"https://{agents.cluster.config.host_ip}:{agents.cluster.config.apiserver_port}"
-    out = exec_in(agents.cluster, ready, "env", f"API={api}", sys.executable, "-c", check)
+    out = exec_in(agents.cluster, ready, "env", f"API={api}", PYTHON, "-c", check)
     assert out.returncode == 0, out.stderr
     lines = out.stdout.split()
     # Files from the volumes, the pod's hostname, its own PID namespace, and a
@@ -119,28 +130,50 @@ def test_failing_liveness_probe_restarts_the_container(agents: Agents, namespace
     assert {"Unhealthy", "Killing"} <= reasons
 
 
+def exits_allowed(elapsed: float) -> int:
+    """Most exits a crash-looping container can have had after `elapsed` seconds
+    with the kubelet's back-off: restarted at once after the first, then after
+    10, 20, 40 ... s. (restartCount counts the restarts made, one less than
+    the exits, as the kubelet's does.)"""
+    count, waited, delay = 2, 0.0, 10.0
+    while waited + delay <= elapsed:
+        count, waited, delay = count + 1, waited + delay, delay * 2
+    return count
+
+
 def test_bad_input_is_explained_and_other_pods_keep_running(agents: Agents, namespace: str) -> None:
+    # Everything on one node: its agent must keep serving the good pod.
+    on_node = {"nodeSelector": {"kubernetes.io/hostname": "local-node-1"}}
+    started = time.monotonic()
     agents.apply(
         namespace,
-        pod_manifest("healthy"),
-        pod_manifest("noimage", web_container(image="navigator-test/missing:1")),
-        pod_manifest("crash", web_container(command=["sh", "-c", "echo bye; exit 3"])),
+        pod_manifest("healthy", **on_node),
+        pod_manifest("noimage", web_container(image="navigator-test/missing:1"), **on_node),
+        pod_manifest("crash", web_container(command=["sh", "-c", "echo bye; exit 3"]), **on_node),
         pod_manifest(
             "closed",
             web_container(readinessProbe={"tcpSocket": {"port": 9999}, "periodSeconds": 1}),
+            **on_node,
         ),
     )
-    eventually(lambda: agents.ready(namespace, "healthy"))
+    healthy = eventually(lambda: agents.ready(namespace, "healthy"))
 
     def waiting(name: str, *reasons: str) -> object:
         statuses = agents.pod(namespace, name).get("status", {}).get("containerStatuses", [])
         state = statuses[0]["state"] if statuses else {}
         return state.get("waiting", {}).get("reason") in reasons and statuses[0]
 
-    eventually(lambda: waiting("noimage", "ErrImagePull", "ImagePullBackOff"))
+    noimage = eventually(lambda: waiting("noimage", "ErrImagePull", "ImagePullBackOff"))
+    assert "navigator-test/missing:1" in noimage["state"]["waiting"]["message"]
     crash = eventually(lambda: waiting("crash", "CrashLoopBackOff"), timeout=90)
     assert crash["lastState"]["terminated"]["exitCode"] == 3
+    assert crash["lastState"]["terminated"]["reason"] == "Error"
     assert crash["restartCount"] >= 1
+    backoff = re.search(
+        r"back-off (\d+)s restarting failed container=web", crash["state"]["waiting"]["message"]
+    )
+    assert backoff, crash["state"]["waiting"]
+    assert int(backoff.group(1)) >= 10
 
     def unhealthy() -> object:
         events = agents.events(namespace, "closed")
@@ -153,10 +186,23 @@ def test_bad_input_is_explained_and_other_pods_keep_running(agents: Agents, name
     assert "connection refused" in message
     closed = agents.pod(namespace, "closed")
     assert closed["status"]["phase"] == "Running"
-    assert not agents.ready(namespace, "closed")
+    ready = next(c for c in closed["status"]["conditions"] if c["type"] == "Ready")
+    assert (ready["status"], ready["reason"]) == ("False", "ContainersNotReady")
+    assert ready["message"] == "containers with unready status: [web]"
     for pod, reasons in (("noimage", {"Failed", "BackOff"}), ("crash", {"BackOff"})):
         eventually(lambda p=pod, r=reasons: r <= {e["reason"] for e in agents.events(namespace, p)})
-    assert agents.ready(namespace, "healthy")
+    failed = [e["message"] for e in agents.events(namespace, "noimage") if e["reason"] == "Failed"]
+    assert any("Failed to pull image" in m for m in failed), failed
+
+    # The crash loop is slowed down by the back-off (without it: dozens of restarts).
+    restarts = agents.pod(namespace, "crash")["status"]["containerStatuses"][0]["restartCount"]
+    assert restarts <= exits_allowed(time.monotonic() - started), restarts
+    # The agent went on serving the good pod on the same node all along.
+    now = agents.ready(namespace, "healthy")
+    assert now
+    assert now["status"]["containerStatuses"][0]["restartCount"] == 0
+    assert now["metadata"]["uid"] == healthy["metadata"]["uid"]
+    assert http(f"http://{now['status']['podIP']}:8080/") == "healthy"
 
 
 def test_init_containers_run_in_order_and_security_context_applies(
@@ -196,7 +242,7 @@ def test_memory_limit_is_enforced_and_reported_as_oom_killed(
     agents: Agents, namespace: str
 ) -> None:
     hog = web_container(
-        command=[sys.executable, "-c", "x = bytearray(256 * 1024 * 1024); print(len(x))"],
+        command=[PYTHON, "-c", "x = bytearray(256 * 1024 * 1024); print(len(x))"],
         resources={"limits": {"memory": "64Mi", "cpu": "500m"}},
     )
     agents.apply(namespace, pod_manifest("hog", hog, restartPolicy="Never"))
@@ -209,3 +255,30 @@ def test_memory_limit_is_enforced_and_reported_as_oom_killed(
     assert state["reason"] == "OOMKilled"
     assert state["exitCode"] == 137
     assert agents.pod(namespace, "hog")["status"]["phase"] == "Failed"
+
+
+def test_restart_count_and_logs_follow_the_kubelet(agents: Agents, namespace: str) -> None:
+    """restartCount is the number of restarts made (runs - 1), also while the
+    container waits in CrashLoopBackOff; `kubectl logs` shows the last run and
+    `--previous` the one before."""
+    script = (
+        "n=$(cat /data/n 2>/dev/null || echo 0); n=$((n+1)); echo $n > /data/n; echo run $n; exit 3"
+    )
+    container = web_container(
+        command=["sh", "-c", script], volumeMounts=[{"name": "data", "mountPath": "/data"}]
+    )
+    agents.apply(
+        namespace, pod_manifest("counted", container, volumes=[{"name": "data", "emptyDir": {}}])
+    )
+
+    def backing_off() -> object:
+        statuses = agents.pod(namespace, "counted").get("status", {}).get("containerStatuses", [])
+        waiting = statuses[0]["state"].get("waiting", {}) if statuses else {}
+        return waiting.get("reason") == "CrashLoopBackOff" and statuses[0]
+
+    status = eventually(backing_off, timeout=90)
+    kubectl = agents.cluster.kubectl
+    runs = int(kubectl("logs", "-n", namespace, "counted").stdout.split()[-1])
+    assert status["restartCount"] == runs - 1
+    previous = kubectl("logs", "-n", namespace, "counted", "--previous").stdout
+    assert previous.strip() == f"run {runs - 1}"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -10,7 +9,7 @@ from typing import Any
 import pytest
 from agent_helpers import Agents, eventually, exec_in, http
 
-from navigator.local.agent.testimage import REF
+from navigator.local.agent.testimage import PYTHON, REF
 
 pytestmark = pytest.mark.integration
 
@@ -76,14 +75,14 @@ def statefulset(replicas: int) -> list[dict[str, Any]]:
 
 def resolve_from(agents: Agents, pod: dict[str, Any], host: str) -> str:
     code = f"import socket; print(socket.gethostbyname({host!r}))"
-    out = exec_in(agents.cluster, pod, sys.executable, "-c", code)
+    out = exec_in(agents.cluster, pod, PYTHON, "-c", code)
     assert out.returncode == 0, out.stderr
     return out.stdout.strip()
 
 
 def fetch_from(agents: Agents, pod: dict[str, Any], url: str) -> str:
     code = f"import urllib.request as u; print(u.urlopen({url!r}, timeout=3).read().decode())"
-    out = exec_in(agents.cluster, pod, sys.executable, "-c", code)
+    out = exec_in(agents.cluster, pod, PYTHON, "-c", code)
     assert out.returncode == 0, out.stderr
     return out.stdout.strip()
 
@@ -134,13 +133,13 @@ def test_statefulset_runs_across_nodes_keeps_data_and_terminates_gracefully(
     assert http(f"http://{new0['status']['podIP']}:8080/data") == "kept"
 
     # Scale-down: preStop runs, SIGTERM is ignored, SIGKILL after the grace period.
-    started = time.monotonic()
+    wall, started = int(time.time()), time.monotonic()
     agents.cluster.kubectl("scale", "statefulset", "web", "-n", namespace, "--replicas=2")
     eventually(lambda: agents.pod(namespace, "web-2") is None, timeout=60, interval=0.1)
     took = time.monotonic() - started
     assert GRACE <= took < GRACE + 5, took
     data2 = pv_path(agents, namespace, "data-web-2")
-    assert (data2 / "prestop").exists()
+    assert int((data2 / "prestop").read_text()) >= wall  # the hook ran for this deletion
 
     # Deleting the claim (reclaim policy Delete) removes the volume and its data.
     agents.cluster.kubectl("delete", "pvc", "data-web-2", "-n", namespace)

@@ -60,7 +60,20 @@ def test_node_object_carries_labels_capacity_and_kubelet_endpoint(tmp_path: Path
     assert obj["status"]["capacity"]["pods"] == "110"
     assert obj["status"]["daemonEndpoints"]["kubeletEndpoint"]["Port"] == 10250
     ready = [c for c in obj["status"]["conditions"] if c["type"] == "Ready"]
-    assert ready[0]["status"] == "True"
+    assert ready[0]["status"] == "False"  # Ready once the Lease and pod CIDR exist
+
+
+def test_a_lease_left_by_an_earlier_node_object_is_taken_over(tmp_path: Path) -> None:
+    agent = fleet.agent_configs(cluster_config(tmp_path), fleet.NodeSet(count=1))[0]
+    old = node.lease_object(agent, "old-uid")
+    old["spec"]["renewTime"] = "2020-01-01T00:00:00.000000Z"
+    old["metadata"]["resourceVersion"] = "7"
+    new = node.renewed_lease(old, agent, "new-uid")
+    assert [r["uid"] for r in new["metadata"]["ownerReferences"]] == ["new-uid"]
+    assert new["metadata"]["resourceVersion"] == "7"
+    assert new["spec"]["renewTime"] != "2020-01-01T00:00:00.000000Z"
+    assert new["spec"]["holderIdentity"] == "local-node-1"
+    assert old["metadata"]["ownerReferences"][0]["uid"] == "old-uid"  # not modified
 
 
 def test_condition_transition_time_only_moves_on_change() -> None:
@@ -123,6 +136,12 @@ def test_pod_status_has_conditions_addresses_and_container_statuses() -> None:
     assert status["podIPs"] == [{"ip": "10.250.0.5"}]
     assert status["hostIP"] == "10.250.255.253"
     assert status["containerStatuses"][0]["state"] == {"running": {"startedAt": "t"}}
+    ready = next(c for c in status["conditions"] if c["type"] == "Ready")
+    assert ready["reason"] == "ContainersNotReady"
+    assert ready["message"] == "containers with unready status: [c]"
+    rt.app = [running("c")]
+    ready = next(c for c in pod_status(pod(), rt, "now")["conditions"] if c["type"] == "Ready")
+    assert (ready["status"], ready["reason"], ready["message"]) == ("True", None, None)
 
 
 def test_crash_looping_container_reports_back_off_and_last_state() -> None:
@@ -236,6 +255,19 @@ def test_pod_addresses_are_handed_out_round_robin(tmp_path: Path) -> None:
     assert pool.allocate("c") == "10.250.3.4"
     assert [pool.allocate(o) for o in ("d", "e")] == ["10.250.3.5", "10.250.3.6"]
     assert pool.allocate("f") == "10.250.3.2"  # wraps around to the freed address
+
+
+def test_a_pod_keeps_the_address_in_its_status(tmp_path: Path) -> None:
+    """After the agent lost its leases (local down/up) a pod that already has an
+    IP gets it back: the API server refuses to change a pod's IPs."""
+    from navigator.local.agent.netns import AddressPool
+
+    pool = AddressPool("10.250.3.0/29", tmp_path)
+    assert pool.allocate("a", preferred="10.250.3.5") == "10.250.3.5"
+    assert pool.allocate("a", preferred="10.250.3.6") == "10.250.3.5"  # its lease wins
+    assert pool.allocate("b", preferred="10.250.3.5") == "10.250.3.2"  # taken: next free
+    assert pool.allocate("c", preferred="10.9.9.9") == "10.250.3.3"  # not this node's
+    assert pool.allocate("d", preferred="10.250.3.1") == "10.250.3.4"  # the gateway's
 
 
 def test_limits_become_cgroup_settings() -> None:

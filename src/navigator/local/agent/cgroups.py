@@ -12,8 +12,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from navigator.local.agent.env import quantity
 from navigator.local.agent.kube import Obj
+from navigator.quantity import require_quantity
 
 ROOT = Path("/sys/fs/cgroup")
 PARENT = "navigator"
@@ -32,8 +32,8 @@ class Limits:
 
 def limits_of(container: Obj) -> Limits:
     limits = container.get("resources", {}).get("limits", {})
-    memory = int(quantity(str(limits["memory"]))) if "memory" in limits else None
-    cpu = max(1000, int(quantity(str(limits["cpu"])) * CFS_PERIOD)) if "cpu" in limits else None
+    memory = int(require_quantity(limits["memory"])) if "memory" in limits else None
+    cpu = max(1000, int(require_quantity(limits["cpu"]) * CFS_PERIOD)) if "cpu" in limits else None
     return Limits(memory, cpu)
 
 

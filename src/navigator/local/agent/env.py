@@ -10,6 +10,7 @@ from navigator.local.agent.config import AgentConfig
 from navigator.local.agent.kube import ApiError, Kube, Obj
 from navigator.local.agent.volumes import VolumeError, field_value
 from navigator.local.images import Image
+from navigator.quantity import require_quantity
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 _VAR = re.compile(r"\$\(([A-Za-z_][A-Za-z0-9_.-]*)\)|\$\$")
@@ -60,17 +61,8 @@ def resource_value(container: Obj, resource: str, divisor: str | None, node: Obj
     return str(_divide(str(value), divisor or "1"))
 
 
-_SUFFIX = {
-    "m": 1e-3, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12,
-    "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40,
-}  # fmt: skip
-
-
 def quantity(text: str) -> float:
-    for suffix in sorted(_SUFFIX, key=len, reverse=True):
-        if text.endswith(suffix):
-            return float(text[: -len(suffix)]) * _SUFFIX[suffix]
-    return float(text)
+    return float(require_quantity(text))
 
 
 def _divide(value: str, divisor: str) -> int:

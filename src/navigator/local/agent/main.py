@@ -34,19 +34,21 @@ async def run(cfg: AgentConfig) -> None:
         user_agent=f"navigator-provisioner/{cfg.node_name}",
     )
     heartbeat = NodeHeartbeat(cfg, kube)
-    node = await heartbeat.register()
-    await heartbeat.renew_lease()
+    node = await heartbeat.register()  # NotReady until the heartbeat's first round
     cidr = await heartbeat.pod_cidr()
     log.info(
         "node %s registered (uid %s, pod CIDR %s)", cfg.node_name, node["metadata"]["uid"], cidr
     )
     pods = PodManager(cfg, kube, cidr)
+    await pods.clean_leftovers()
     server = KubeletServer(cfg, pods)
     await server.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    # The heartbeat renews the Lease, then posts Ready: a Ready node has its
+    # Lease, its pod CIDR and an agent that runs its pods.
     jobs: list[Coroutine[Any, Any, None]] = [
         heartbeat.run(),
         pods.run(),

@@ -118,13 +118,18 @@ class AddressPool:
         self.directory = directory
         directory.mkdir(parents=True, exist_ok=True)
 
-    def allocate(self, owner: str) -> str:
-        """The next free address after the last one handed out (round robin, like
-        host-local IPAM): a just-released address is not reused while peers may
-        still have its old MAC address in their neighbour caches."""
+    def allocate(self, owner: str, preferred: str | None = None) -> str:
+        """`preferred` when it is in this pool and free (a pod that already has an
+        address in its status keeps it: the API server refuses to change a pod's
+        IPs once set); otherwise the next free address after the last one handed
+        out (round robin, like host-local IPAM): a just-released address is not
+        reused while peers may still have its old MAC address in their
+        neighbour caches."""
         for existing in self._leases():
             if existing.read_text() == owner:
                 return existing.name
+        if preferred and self._take(preferred, owner):
+            return preferred
         hosts = list(self.network.hosts())[1:]  # .1 is left out, like a gateway would be
         last = self.directory / ".last"
         start = 0
@@ -141,6 +146,18 @@ class AddressPool:
             last.write_text(str(host))
             return str(host)
         raise SandboxError(f"no free pod address in {self.network}")
+
+    def _take(self, address: str, owner: str) -> bool:
+        with contextlib.suppress(ValueError):
+            if ipaddress.ip_address(address) in list(self.network.hosts())[1:]:
+                try:
+                    fd = os.open(self.directory / address, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+                except FileExistsError:
+                    return False
+                with os.fdopen(fd, "w") as fh:
+                    fh.write(owner)
+                return True
+        return False
 
     def _leases(self) -> list[Path]:
         return [p for p in self.directory.iterdir() if not p.name.startswith(".")]

@@ -90,14 +90,22 @@ def node_status(cfg: AgentConfig, *, ready: bool, message: str = "") -> Obj:
     }
 
 
+STARTING = "node agent starting"
+
+
 def node_object(cfg: AgentConfig) -> Obj:
+    """The Node as registered: NotReady until the agent can run pods (see `NodeHeartbeat`)."""
     return {
         "apiVersion": "v1",
         "kind": "Node",
         "metadata": {"name": cfg.node_name, "labels": node_labels(cfg)},
         "spec": {},
-        "status": node_status(cfg, ready=True),
+        "status": node_status(cfg, ready=False, message=STARTING),
     }
+
+
+def owner_reference(node_uid: str, name: str) -> Obj:
+    return {"apiVersion": "v1", "kind": "Node", "name": name, "uid": node_uid}
 
 
 def lease_object(cfg: AgentConfig, node_uid: str) -> Obj:
@@ -107,9 +115,7 @@ def lease_object(cfg: AgentConfig, node_uid: str) -> Obj:
         "metadata": {
             "name": cfg.node_name,
             "namespace": LEASE_NAMESPACE,
-            "ownerReferences": [
-                {"apiVersion": "v1", "kind": "Node", "name": cfg.node_name, "uid": node_uid}
-            ],
+            "ownerReferences": [owner_reference(node_uid, cfg.node_name)],
         },
         "spec": {
             "holderIdentity": cfg.node_name,
@@ -117,6 +123,25 @@ def lease_object(cfg: AgentConfig, node_uid: str) -> Obj:
             "renewTime": clock.micro(),
         },
     }
+
+
+def renewed_lease(lease: Obj, cfg: AgentConfig, node_uid: str) -> Obj:
+    """`lease` renewed now, and owned by this node object.
+
+    A Lease left by an earlier Node of the same name (deleted, then registered
+    again) still names the old Node's UID: the garbage collector would delete
+    it as an orphan, so the owner is replaced.
+    """
+    spec = {
+        **lease.get("spec", {}),
+        "holderIdentity": cfg.node_name,
+        "leaseDurationSeconds": cfg.lease_seconds,
+        "renewTime": clock.micro(),
+    }
+    meta = {**lease["metadata"]}
+    others = [r for r in meta.get("ownerReferences", []) if r.get("kind") != "Node"]
+    meta["ownerReferences"] = [*others, owner_reference(node_uid, cfg.node_name)]
+    return {**lease, "metadata": meta, "spec": spec}
 
 
 def _keep_transition(new: list[Obj], old: list[Obj]) -> list[Obj]:
@@ -132,7 +157,12 @@ def _keep_transition(new: list[Obj], old: list[Obj]) -> list[Obj]:
 
 
 class NodeHeartbeat:
-    """Registers the node, then renews its Lease and posts its status."""
+    """Registers the node, then renews its Lease and posts its status.
+
+    The node is registered (or, when it exists, reported) NotReady; `main`
+    posts Ready only once the Lease exists, the pod CIDR is assigned and the
+    pod machinery is up, so whoever waits for Ready finds all of those.
+    """
 
     def __init__(self, cfg: AgentConfig, kube: Kube) -> None:
         self.cfg = cfg
@@ -143,6 +173,12 @@ class NodeHeartbeat:
     def path(self) -> str:
         return f"/api/v1/nodes/{self.cfg.node_name}"
 
+    @property
+    def lease_path(self) -> str:
+        return (
+            f"/apis/coordination.k8s.io/v1/namespaces/{LEASE_NAMESPACE}/leases/{self.cfg.node_name}"
+        )
+
     async def register(self) -> Obj:
         try:
             self.node = await self.kube.create("/api/v1/nodes", node_object(self.cfg))
@@ -150,7 +186,7 @@ class NodeHeartbeat:
             if err.status != 409:
                 raise
             self.node = await self.kube.get(self.path)
-            await self.post_status(ready=True)
+            await self.post_status(ready=False, message=STARTING)
         return self.node
 
     async def pod_cidr(self, within: float = 60.0) -> str:
@@ -171,21 +207,23 @@ class NodeHeartbeat:
         status["conditions"] = _keep_transition(status["conditions"], old)
         self.node = await self.kube.patch(f"{self.path}/status", {"status": status})
 
-    async def renew_lease(self) -> None:
-        path = (
-            f"/apis/coordination.k8s.io/v1/namespaces/{LEASE_NAMESPACE}/leases/{self.cfg.node_name}"
-        )
-        lease: Any = await self.kube.get_or_none(path)
-        if lease is None:
-            body = lease_object(self.cfg, self.node["metadata"]["uid"])
-            await self.kube.create(
-                f"/apis/coordination.k8s.io/v1/namespaces/{LEASE_NAMESPACE}/leases", body
-            )
-            return
-        lease["spec"]["renewTime"] = clock.micro()
-        lease["spec"]["holderIdentity"] = self.cfg.node_name
-        lease["spec"]["leaseDurationSeconds"] = self.cfg.lease_seconds
-        await self.kube.put(path, lease)
+    async def renew_lease(self) -> Obj:
+        """Create or renew the Lease; the Lease as stored."""
+        uid = self.node["metadata"]["uid"]
+        for _ in range(3):
+            lease: Any = await self.kube.get_or_none(self.lease_path)
+            try:
+                if lease is None:
+                    return await self.kube.create(
+                        f"/apis/coordination.k8s.io/v1/namespaces/{LEASE_NAMESPACE}/leases",
+                        lease_object(self.cfg, uid),
+                    )
+                return await self.kube.put(self.lease_path, renewed_lease(lease, self.cfg, uid))
+            except ApiError as err:
+                # Created, deleted (garbage collector) or changed meanwhile: look again.
+                if err.status not in (404, 409):
+                    raise
+        raise ApiError(409, f"lease {self.cfg.node_name}: conflicting updates")
 
     async def run(self) -> None:
         while True:

@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 
 BACKOFF_INITIAL = 10.0
 BACKOFF_MAX = 300.0
+STATUS_RETRY = 2.0
 SETUP_RETRY = 2.0
 MIN_KILL_GRACE = 2.0
 VOLUME_SYNC = 60.0
@@ -188,7 +189,8 @@ class PodWorker:
 
     async def _setup_once(self) -> None:
         if self.sandbox is None:
-            ip = self.m.addresses.allocate(self.uid)
+            recorded = (self.pod.get("status") or {}).get("podIP")
+            ip = self.m.addresses.allocate(self.uid, preferred=recorded)
             sandbox = netns.Sandbox(
                 netns=f"{self.cfg.netns_prefix}{self.uid[:8]}",
                 bridge_netns=self.cfg.bridge_netns,
@@ -320,9 +322,14 @@ class PodWorker:
         if image is None or self.sandbox is None:
             return None
         name = spec["name"]
+        # As the kubelet: restartCount counts containers started again, so it
+        # moves when the next one starts, not when the last one exited.
+        again = st.last_terminated is not None
+        st.restart_count += again
         try:
             proc, env = await self._start(spec, st, image)
         except (VolumeError, ApiError, ValueError, OSError) as err:
+            st.restart_count -= again
             st.waiting, st.waiting_reason, st.waiting_message = (
                 True,
                 "CreateContainerConfigError",
@@ -354,7 +361,6 @@ class PodWorker:
         st.last_terminated = term
         will_restart = not self.stop_requested.is_set() and self._restarts(spec, code)
         if will_restart:
-            st.restart_count += 1
             st.waiting, st.waiting_reason, st.waiting_message = True, "ContainerCreating", ""
         self.changed()
         return code
@@ -587,10 +593,15 @@ class PodWorker:
                 self.gone = err.status == 404
                 return
             log.warning("%s/%s: status update failed: %s", self.ns, self.name, err)
-            self.dirty.set()
+            await self._retry_status_later()
         except httpx2.HTTPError as err:
             log.warning("%s/%s: status update failed: %s", self.ns, self.name, err)
-            self.dirty.set()
+            await self._retry_status_later()
+
+    async def _retry_status_later(self) -> None:
+        """A refused status is retried after a pause, not in a tight loop."""
+        await asyncio.sleep(STATUS_RETRY)
+        self.dirty.set()
 
     # -- the end --------------------------------------------------------------
 
@@ -665,7 +676,7 @@ class PodManager:
         self.addresses.clear()
 
     async def run(self) -> None:
-        await self.clean_leftovers()
+        """Watch this node's pods (after `clean_leftovers`)."""
         selector = f"spec.nodeName={self.cfg.node_name}"
         async for kind, pod in self.kube.watch("/api/v1/pods", fieldSelector=selector):
             if kind == "SYNCED":

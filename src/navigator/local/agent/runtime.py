@@ -33,7 +33,7 @@ class ContainerProcess:
         except (OSError, ValueError):
             return None
 
-    async def wait_init_pid(self, within: float = 5.0) -> int | None:
+    async def wait_init_pid(self, within: float = 30.0) -> int | None:
         deadline = asyncio.get_running_loop().time() + within
         while self.proc.returncode is None and asyncio.get_running_loop().time() < deadline:
             pid = self.init_pid()

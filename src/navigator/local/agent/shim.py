@@ -171,7 +171,8 @@ def build_rootfs(spec: dict) -> str:  # type: ignore[type-arg]
     return root
 
 
-def child(spec: dict) -> None:  # type: ignore[type-arg]
+def child(spec: dict, pidfile: int) -> None:  # type: ignore[type-arg]
+    pid = host_pid()
     name = spec["hostname"].encode()
     _check(_libc.sethostname(name, len(name)), "sethostname")
     root = build_rootfs(spec)
@@ -183,6 +184,8 @@ def child(spec: dict) -> None:  # type: ignore[type-arg]
     os.setuid(uid)
     env = spec["env"]
     argv = spec["argv"]
+    os.write(pidfile, str(pid).encode())
+    os.close(pidfile)
     os.execvpe(argv[0], argv, env)
 
 
@@ -198,14 +201,14 @@ def host_pid() -> int:
 def main() -> None:
     with open(sys.argv[1]) as fh:
         spec = json.load(fh)
-    pid = host_pid()
-    with open(spec["pidfile"], "w") as fh:
-        fh.write(str(pid))
+    # The PID is published only once the container is fully set up (just before
+    # exec), so hooks and exec probes never run in a half-built container.
+    pidfile = os.open(spec["pidfile"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     try:
         for procs in spec.get("cgroups", []):  # limits apply before the container runs
             with open(procs, "w") as fh:
                 fh.write("0")  # "this process" (our own PID is 1 in here)
-        child(spec)
+        child(spec, pidfile)
     except BaseException as err:  # reported as the container's start error
         print(f"container start failed: {err}", file=sys.stderr, flush=True)
         os._exit(128)

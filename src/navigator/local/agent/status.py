@@ -119,7 +119,13 @@ def phase(rt: PodRuntime, restart_policy: str) -> str:
 
 
 def _condition(
-    kind: str, ok: bool, now: str, old: dict[str, Obj], generation: int, reason: str = ""
+    kind: str,
+    ok: bool,
+    now: str,
+    old: dict[str, Obj],
+    generation: int,
+    reason: str = "",
+    message: str = "",
 ) -> Obj:
     status = "True" if ok else "False"
     prev = old.get(kind)
@@ -132,6 +138,7 @@ def _condition(
         "lastProbeTime": None,
         "lastTransitionTime": since,
         "reason": None if ok or not reason else reason,
+        "message": None if ok or not message else message,
     }
 
 
@@ -143,11 +150,18 @@ def pod_status(pod: Obj, rt: PodRuntime, now: str) -> Obj:
     current_phase = phase(rt, policy)
     not_ready = "PodCompleted" if current_phase in ("Succeeded", "Failed") else "ContainersNotReady"
     gen = int(pod["metadata"].get("generation", 1))
+    # The kubelet's wording, naming the containers that hold the pod back.
+    uninit = [c.name for c in rt.init if not (c.terminated and c.terminated.exit_code == 0)]
+    init_msg = f"containers with incomplete status: [{' '.join(uninit)}]" if uninit else ""
+    unready = [c.name for c in rt.app if not c.ready]
+    ready_msg = ""
+    if unready and not_ready == "ContainersNotReady":
+        ready_msg = f"containers with unready status: [{' '.join(unready)}]"
     conditions = [
         _condition("PodReadyToStartContainers", rt.sandbox_ready, now, old, gen),
-        _condition("Initialized", initialized, now, old, gen, "ContainersNotInitialized"),
-        _condition("Ready", containers_ready, now, old, gen, not_ready),
-        _condition("ContainersReady", containers_ready, now, old, gen, not_ready),
+        _condition("Initialized", initialized, now, old, gen, "ContainersNotInitialized", init_msg),
+        _condition("Ready", containers_ready, now, old, gen, not_ready, ready_msg),
+        _condition("ContainersReady", containers_ready, now, old, gen, not_ready, ready_msg),
         _condition("PodScheduled", True, now, old, gen),
     ]
     status: dict[str, Any] = {

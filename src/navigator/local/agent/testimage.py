@@ -1,14 +1,20 @@
 """A tiny image for exercising the node agent: a Python HTTP server.
 
-`navigator-test/http:1` holds one script, `/app/server.py`, laid over the host
-root (which provides Python). Endpoints: ``/`` (hostname), ``/healthz`` (200
-unless ``/tmp/unhealthy`` exists), ``/data`` (GET reads, PUT writes
-``$DATA_DIR/data``), ``/env`` (the environment as JSON). SIGTERM is logged and,
-after ``$TERM_DELAY`` seconds, ends the server.
+`navigator-test/http:1` holds one script, `/app/server.py`, and `/app/python`,
+a symlink to the host's base interpreter (standard library only), laid over
+the host root. The image never refers to the checkout it was built from (a
+virtual environment under `/tmp`, say, is invisible in a pod, whose `/tmp` is
+private), so clones anywhere share it; tests run `PYTHON` in pods.
+
+Endpoints: ``/`` (hostname), ``/healthz`` (200 unless ``/tmp/unhealthy``
+exists), ``/data`` (GET reads, PUT writes ``$DATA_DIR/data``), ``/env`` (the
+environment as JSON). SIGTERM is logged and, after ``$TERM_DELAY`` seconds,
+ends the server.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 import tempfile
 from pathlib import Path
@@ -16,6 +22,8 @@ from pathlib import Path
 from navigator.local.images import Image, ImageConfig, ImageNotFound, build_image, load_image
 
 REF = "navigator-test/http:1"
+PYTHON = "/app/python"
+ENTRYPOINT = (PYTHON, "-u", "/app/server.py")
 
 SERVER = r"""
 import http.server, json, os, signal, socket, sys, threading, time
@@ -69,11 +77,31 @@ server.serve_forever()
 """
 
 
+def host_python() -> str:
+    """The real path of the base interpreter behind this (maybe virtual) environment.
+
+    Pods see the host root except `/tmp`, `/proc`, `/sys` and `/dev`, so a
+    virtual environment's `bin/python` (or a checkout) under `/tmp` is out of
+    their reach; the interpreter it links to is not.
+    """
+    python = os.path.realpath(getattr(sys, "_base_executable", None) or sys.executable)
+    top = python.split("/")[1] if python.count("/") > 1 else ""
+    if top in ("tmp", "proc", "sys", "dev"):
+        raise RuntimeError(f"the Python interpreter {python} is not visible inside pods")
+    return python
+
+
 def ensure_test_image(root: Path | None = None) -> Image:
     """Build the image unless the store already has this exact version of it."""
+    python = host_python()
     try:
         image = load_image(REF, root)
-        if (image.layer / "app" / "server.py").read_text() == SERVER:
+        current = (
+            (image.layer / "app" / "server.py").read_text() == SERVER
+            and os.readlink(image.layer / "app" / "python") == python
+            and image.entrypoint == ENTRYPOINT
+        )
+        if current:
             return image
     except (ImageNotFound, OSError):
         pass
@@ -81,8 +109,9 @@ def ensure_test_image(root: Path | None = None) -> Image:
         layer = Path(tmp) / "layer"
         (layer / "app").mkdir(parents=True)
         (layer / "app" / "server.py").write_text(SERVER)
+        (layer / "app" / "python").symlink_to(python)
         config = ImageConfig(
-            entrypoint=(sys.executable, "-u", "/app/server.py"),
+            entrypoint=ENTRYPOINT,
             env=("PYTHONDONTWRITEBYTECODE=1",),
             working_dir="/app",
         )
