@@ -30,7 +30,7 @@ from navigator.testing.members import (
     probe,
     write_kubeconfig,
 )
-from navigator.testing.pytest_plugin import LocalCluster, session_slot
+from navigator.testing.pytest_plugin import LocalCluster, install_crds, session_slot
 from navigator.versions import pinned
 
 from .helpers import PilotCluster
@@ -45,12 +45,6 @@ SIZE = 3
 def _apply(local: LocalCluster, namespace: str, objs: list[dict[str, Any]]) -> None:
     text = yaml.safe_dump_all(objs)
     local.kubectl("apply", "--server-side", "-n", namespace, "-f", "-", input=text)
-
-
-def _install_crds(local: LocalCluster) -> None:
-    local.kubectl("apply", "--server-side", "-f", str(REPO / "deploy" / "crds"))
-    for crd in ("pilots.navigator.dev", "cassandraclusters.navigator.dev"):
-        local.kubectl("wait", "--for=condition=Established", f"crd/{crd}", "--timeout=60s")
 
 
 def _member_objects(name: str, namespace: str, ip: str) -> list[dict[str, Any]]:
@@ -90,7 +84,7 @@ def pilots(
     ns = f"pilot-e2e-{slot}"
     local_cluster.kubectl("delete", "namespace", ns, "--ignore-not-found", "--wait=true")
     local_cluster.kubectl("create", "namespace", ns)
-    _install_crds(local_cluster)
+    install_crds(local_cluster)
     role = pilot_role("navigator-pilot", ns)
     _apply(
         local_cluster,
@@ -115,7 +109,6 @@ def pilots(
                 "metadata": {"name": CLUSTER},
                 "spec": {
                     "version": pinned().cassandra,
-                    "pilotImage": "navigator:dev",
                     "nodePools": [{"name": POOL, "replicas": SIZE, "datacenter": DC}],
                 },
             },

@@ -6,6 +6,7 @@ termination), so they run last.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -196,6 +197,40 @@ def test_decommission_completes_once_even_if_the_pilot_is_killed_midway(
     time.sleep(5)
     assert m.cassandra_pid() is None
     assert pilots.outcome(m, "decommission-2")["attempts"] == 2
+
+
+def test_a_decommission_finished_while_the_pilot_was_down_is_recorded(
+    pilots: PilotCluster,
+) -> None:
+    """The window the test above cannot hit by timing: Cassandra finished its
+    decommission, the pilot was killed before recording it, and a new pilot
+    finds the intent still Running. It starts Cassandra, which refuses to
+    rejoin (its system keyspace says DECOMMISSIONED) and says so; the pilot
+    records Succeeded from that and stays up without Cassandra."""
+    m = pilots.members[2]
+    m.kill()
+    # The record as the killed pilot left it: Running, not yet Succeeded.
+    recorded = pilots.status(m)["intents"]
+    assert [o["id"] for o in recorded] == ["decommission-1", "decommission-2"]
+    running = {**recorded[1], "phase": "Running", "message": "started"}
+    patch = json.dumps({"status": {"intents": [recorded[0], running]}})
+    pilots.kubectl("patch", "pilot", m.name, "--subresource=status", "--type=merge", "-p", patch)
+    assert pilots.outcome(m, "decommission-2")["phase"] == "Running"
+    m.start()
+    done = eventually(
+        lambda: (o := pilots.outcome(m, "decommission-2")).get("phase") == "Succeeded" and o,
+        timeout=120,
+    )
+    assert done["message"].startswith("completed while the pilot was down: Cassandra refuses")
+    assert done["attempts"] == 2
+    assert pilots.outcome(m, "decommission-1")["phase"] == "Refused"
+    assert "This node was decommissioned and will not rejoin the ring" in m.log.read_text()
+    assert m.running, "the pilot stays up"
+    assert m.cassandra_pid() is None
+    assert probe(m.address, "/healthz/live") == 200
+    assert probe(m.address, "/healthz/ready") == 503
+    remaining = {x.address for x in pilots.members[:2]}
+    assert set(pilots.peer_states(pilots.members[0])) == remaining
 
 
 def test_sigterm_drains_then_stops(pilots: PilotCluster) -> None:

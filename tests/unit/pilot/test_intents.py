@@ -15,6 +15,7 @@ from navigator.pilot.core.intents import (
     Progress,
     Record,
     Wait,
+    completed_while_unwatched,
     next_step,
 )
 
@@ -119,3 +120,36 @@ def test_properties(
     # Attempts never decrease.
     if isinstance(step, Begin | Record) and outcome is not None:
         assert step.outcome.attempts >= outcome.attempts
+
+
+def test_a_pending_decommission_is_completed_by_the_evidence() -> None:
+    running = Outcome("d-2", "Decommission", Phase.RUNNING, "restarted", 2)
+    got = completed_while_unwatched(
+        [Intent("x", "Drain"), Intent("d-2", "Decommission")], {"d-2": running}, "gone"
+    )
+    assert got == Outcome(
+        "d-2", "Decommission", Phase.SUCCEEDED, "completed while the pilot was down: gone", 2
+    )
+
+
+def test_a_requested_decommission_without_a_record_yet_is_completed_too() -> None:
+    got = completed_while_unwatched([Intent("d-1", "Decommission")], {}, "gone")
+    assert got is not None
+    assert got.phase is Phase.SUCCEEDED
+    assert got.attempts == 0
+
+
+def test_settled_or_absent_decommissions_are_not_completed_by_evidence() -> None:
+    refused = Outcome("d-1", "Decommission", Phase.REFUSED, "RF", 0)
+    assert completed_while_unwatched([Intent("d-1", "Decommission")], {"d-1": refused}, "x") is None
+    assert completed_while_unwatched([Intent("a", "Drain")], {}, "x") is None
+    assert completed_while_unwatched([], {}, "x") is None
+
+
+def test_the_decommission_recorded_running_is_the_one_completed() -> None:
+    running = Outcome("d-2", "Decommission", Phase.RUNNING, "started", 1)
+    got = completed_while_unwatched(
+        [Intent("d-1", "Decommission"), Intent("d-2", "Decommission")], {"d-2": running}, "gone"
+    )
+    assert got is not None
+    assert got.id == "d-2"

@@ -20,18 +20,24 @@ from navigator.pilot.core.loop import Pilot, PilotState, Settings, may_run_datab
 pytestmark = [pytest.mark.unit, pytest.mark.timeout(30)]
 
 
+GONE = "this node left its cluster for good"
+
+
 @dataclass
 class FakeDB:
     mode: str = "NORMAL"
     calls: list[str] = field(default_factory=list)
+    argv: tuple[str, ...] = ("sleep", "60")
 
     def command(self) -> Sequence[str]:
-        return ["sleep", "60"]
+        return self.argv
 
     async def prepare(self) -> None:
         self.calls.append("prepare")
 
     async def observe(self) -> str:
+        if self.mode == "DOWN":  # not answering yet, like a starting JVM
+            raise ConnectionError("connection refused")
         return self.mode
 
     def progress(self, action: str, facts: str | None) -> Progress:
@@ -59,6 +65,14 @@ class FakeDB:
 
     async def alive(self) -> tuple[bool, str]:
         return True, "ok"
+
+    def left_for_good(self, last_words: Sequence[str]) -> str | None:
+        return "refused to start" if any(GONE in w for w in last_words) else None
+
+
+def refusing_to_start(code: int = 3) -> tuple[str, ...]:
+    """A database that says it left its cluster and exits."""
+    return ("sh", "-c", f"echo starting; echo 'FATAL: {GONE}'; exit {code}")
 
 
 @dataclass
@@ -186,3 +200,50 @@ def test_may_run_database() -> None:
     refused = Outcome("c", "Decommission", Phase.REFUSED)
     assert may_run_database([ok, refused])
     assert not may_run_database([ok, gone])
+
+
+RUNNING = {"id": "d-1", "action": "Decommission", "phase": "Running", "message": "", "attempts": 2}
+
+
+async def test_a_decommission_finished_while_no_pilot_watched_is_recorded_from_the_refusal() -> (
+    None
+):
+    """Killed after the database finished its decommission but before the
+    record: on restart the database refuses to start and says why; that is
+    the outcome, and the pilot stays up without a database."""
+    db = FakeDB(mode="DOWN", argv=refusing_to_start())
+    store = FakeStore(intents=(DECOM,), status={"intents": [RUNNING]})
+    p = pilot(db, store)
+    task = await run_until(p, lambda: phases(store) == ["Succeeded"])
+    outcome = store.status["intents"][0]
+    assert outcome["attempts"] == 2
+    assert "completed while the pilot was down: refused to start" in outcome["message"]
+    await asyncio.sleep(0.3)
+    assert not task.done(), "the pilot must stay up (its probes answer) without a database"
+    assert p.child is None
+    assert store.status["ready"] is False
+    assert store.status["readyReason"] == "decommissioned"
+    assert "begin Decommission" not in db.calls
+    assert await stop(p, task) == 0
+
+
+async def test_a_database_gone_for_good_without_a_decommission_request_is_an_error() -> None:
+    """Nobody here asked for it (e.g. decommissioned by hand): the pilot exits
+    with the database's status and says why in the Pilot's status."""
+    db = FakeDB(argv=refusing_to_start(code=3))
+    store = FakeStore()
+    p = pilot(db, store)
+    assert await asyncio.wait_for(p.run(), 10) == 3
+    assert store.status["lastError"] == "database exited with code 3: refused to start"
+    assert store.status["databaseRunning"] is False
+
+
+async def test_an_unexpected_exit_is_reported_with_the_last_line() -> None:
+    db = FakeDB(argv=("sh", "-c", "echo 'java.lang.OutOfMemoryError: Java heap space'; exit 1"))
+    store = FakeStore()
+    p = pilot(db, store)
+    p.last_error = "connection refused"  # a stale observation error is not the reason
+    assert await asyncio.wait_for(p.run(), 10) == 1
+    assert store.status["lastError"] == (
+        "database exited with code 1: java.lang.OutOfMemoryError: Java heap space"
+    )

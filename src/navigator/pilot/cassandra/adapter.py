@@ -15,6 +15,8 @@ from navigator.pilot.cassandra.safety import decommission_refusal
 from navigator.pilot.core.intents import Progress
 
 CQL_PORT = 9042
+# What Cassandra says when it refuses to start after its decommission.
+DECOMMISSIONED_AT_START = "This node was decommissioned and will not rejoin the ring"
 # Answer the liveness probe within the kubelet's timeout even when the JVM hangs.
 ALIVE_TIMEOUT = 1.5
 
@@ -73,6 +75,12 @@ class CassandraAdapter:
         if not facts.native_transport_running:
             return False, "CQL (native transport) is not running"
         return True, "Up/Normal, accepting CQL"
+
+    def left_for_good(self, last_words: Sequence[str]) -> str | None:
+        """Cassandra refuses to start once it is decommissioned, and says so."""
+        if any(DECOMMISSIONED_AT_START in line for line in last_words):
+            return "Cassandra refuses to start: this node was decommissioned"
+        return None
 
     async def alive(self) -> tuple[bool, str]:
         """Live = the JVM answers JMX within the timeout (a hung JVM does not)."""

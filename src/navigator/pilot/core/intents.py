@@ -10,6 +10,7 @@ mid-operation resumes watching instead of starting the operation again.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -110,3 +111,31 @@ def next_step(
         )
     message = "started" if attempts == 0 else f"restarted (attempt {attempts + 1})"
     return Begin(Outcome(intent.id, intent.action, Phase.RUNNING, message, attempts + 1))
+
+
+def completed_while_unwatched(
+    intents: Sequence[Intent], outcomes: Mapping[str, Outcome], evidence: str
+) -> Outcome | None:
+    """The outcome to record when the database, refusing to start, says it
+    left its cluster for good (`evidence`): the Decommission that was asked
+    for and not yet settled finished while no pilot watched (the pilot was
+    killed between the database finishing and the pilot recording it). The
+    one recorded Running is that one; else the first requested.
+    None when no such intent is pending: then nobody here asked for it, and
+    a human must look."""
+    pending = [
+        (intent, outcomes.get(intent.id))
+        for intent in intents
+        if intent.action == "Decommission"
+        and not ((o := outcomes.get(intent.id)) is not None and o.phase.final)
+    ]
+    if not pending:
+        return None
+    intent, outcome = next(((i, o) for i, o in pending if o is not None), pending[0])
+    return Outcome(
+        intent.id,
+        intent.action,
+        Phase.SUCCEEDED,
+        f"completed while the pilot was down: {evidence}",
+        outcome.attempts if outcome else 0,
+    )

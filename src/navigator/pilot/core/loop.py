@@ -25,6 +25,7 @@ from navigator.pilot.core.intents import (
     Progress,
     Record,
     Wait,
+    completed_while_unwatched,
     next_step,
 )
 from navigator.pilot.core.probes import Checks, serve
@@ -62,6 +63,7 @@ class Adapter(Protocol[F]):
     def ready(self, facts: F | None) -> tuple[bool, str]: ...
     def report(self, facts: F | None) -> dict[str, Any]: ...
     async def alive(self) -> tuple[bool, str]: ...
+    def left_for_good(self, last_words: Sequence[str]) -> str | None: ...
 
 
 @dataclass(frozen=True)
@@ -103,6 +105,7 @@ class Pilot(Generic[F]):
     in_flight: dict[str, asyncio.Task[None]] = field(default_factory=dict)
     written: dict[str, Any] | None = None
     outcomes: dict[str, Outcome] = field(default_factory=dict)
+    intents: tuple[Intent, ...] = ()
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def run(self) -> int:
@@ -117,6 +120,7 @@ class Pilot(Generic[F]):
         try:
             state = await self.store.read()
             self.outcomes = {o.id: o for o in state.outcomes}
+            self.intents = state.intents
             self.written = state.status or None
             if may_run_database(state.outcomes):
                 await self.adapter.prepare()
@@ -143,8 +147,16 @@ class Pilot(Generic[F]):
                     log.info("database stopped after its decommission")
                     self.child = None
                 else:
-                    log.error("database exited unexpectedly", extra={"code": code})
-                    return code
+                    words = [w for w in await self.child.last_words() if w.strip()]
+                    evidence = self.adapter.left_for_good(words)
+                    if evidence is not None and await self._settled_by_exit(evidence):
+                        self.child = None
+                    else:
+                        log.error("database exited unexpectedly", extra={"code": code})
+                        # Not self.last_error: that may be a stale observation error.
+                        why = evidence or (words[-1][-300:] if words else "no output")
+                        await self._report_exit(f"database exited with code {code}: {why}")
+                        return code
             if time.monotonic() >= next_tick:
                 await self.tick()
                 next_tick = time.monotonic() + self.settings.interval
@@ -162,6 +174,7 @@ class Pilot(Generic[F]):
             return
         for o in state.outcomes:
             self.outcomes.setdefault(o.id, o)
+        self.intents = state.intents
         for intent in state.intents:
             await self._advance(intent)
         await self._write(self._status())
@@ -213,6 +226,25 @@ class Pilot(Generic[F]):
             # The database reports the real outcome through its state; keep the reason.
             self.last_error = f"{intent.action}: {err}"
             log.warning("operation returned an error", extra={"error": str(err)})
+
+    async def _settled_by_exit(self, evidence: str) -> bool:
+        """The database would not start because it left the ring for good
+        (`evidence`); if a Decommission was pending, that is its outcome."""
+        outcome = completed_while_unwatched(self.intents, self.outcomes, evidence)
+        if outcome is None:
+            log.error("the database left its cluster, but no Decommission was asked for")
+            return False
+        self.outcomes[outcome.id] = outcome
+        log.info("intent %s: %s (%s)", outcome.id, outcome.phase, evidence)
+        with contextlib.suppress(Exception):  # the next tick writes it otherwise
+            await self._write(self._status())
+        return True
+
+    async def _report_exit(self, why: str) -> None:
+        """Say in the Pilot's status why the pilot is about to exit (best effort)."""
+        self.last_error = why
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self._write(self._status()), 5)
 
     def _decommissioned(self) -> bool:
         return not may_run_database(list(self.outcomes.values()))
