@@ -17,7 +17,7 @@ PYTEST_ARGS ?=
 
 .PHONY: help
 help: ## List the targets
-	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*?## "}{printf "  %-18s %s\n", $$1, $$2}'
+	@grep -E '^[a-zA-Z0-9_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*?## "}{printf "  %-18s %s\n", $$1, $$2}'
 
 .PHONY: tools
 tools: ## Install system packages and uv (idempotent)
@@ -32,13 +32,18 @@ binaries: tools ## Build (or reuse cached) etcd and Kubernetes control-plane bin
 	@bash hack/build-binaries.sh all
 
 .PHONY: cassandra
-cassandra: ## Fetch (or reuse cached) Apache Cassandra and build the local cassandra image
+cassandra: ## Fetch (or reuse cached) Cassandra and Jolokia; build the local images
 	@bash hack/fetch-jolokia.sh
 	@bash hack/build-images.sh
 
 .PHONY: test
 test: deps binaries cassandra ## Install everything the tests need, then run every test tier
 	@bash hack/run-tests.sh $(TEST_TIERS)
+
+.PHONY: e2e
+e2e: deps binaries cassandra ## Run the end-to-end tier (real Cassandra) and print build/e2e/report.md
+	@bash hack/run-tests.sh e2e
+	@cat build/e2e/report.md 2>/dev/null || true
 
 .PHONY: unit
 unit: deps ## Run the unit tests only
@@ -64,7 +69,7 @@ verify-generate: generate ## Fail when committed generated files are stale
 	@git diff --exit-code --stat -- deploy docs || { echo "generated files are stale: run 'make generate' and commit"; exit 1; }
 
 .PHONY: demo
-demo: deps binaries cassandra ## Bring up the embedded local cluster and show how to use it
+demo: deps binaries cassandra ## Local cluster + operator + a 3-member Cassandra cluster, and what to do next
 	@bash hack/demo.sh
 
 .PHONY: down
@@ -74,3 +79,7 @@ down: ## Stop the local cluster
 .PHONY: bench
 bench: deps binaries ## Run the benchmarks and print their figures
 	@bash hack/bench.sh
+
+.PHONY: bench-operator
+bench-operator: deps binaries ## Benchmark the operator (change latency, writes per reconcile, memory) and print the figures
+	@$(UV) run --locked python hack/bench-operator.py

@@ -1,25 +1,71 @@
 #!/usr/bin/env bash
-# `make demo`: bring up the embedded local cluster and show how to use it.
+# `make demo`: the local cluster, the CRDs, the operator (as a Deployment) and
+# a three-member CassandraCluster from deploy/examples/, shown as it comes up.
+# Idempotent: run it again and it reuses whatever is already there.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 nav() { uv run --locked navigator "$@"; }
+cluster_name=demo
+namespace=default
+timeout_s="${DEMO_TIMEOUT:-1200}"
 
-echo "==> starting the local Kubernetes control plane (real etcd + kube-* built from source)"
-nav local up
+echo "==> the local Kubernetes cluster (etcd + kube-* built from source, 3 node agents)"
+nav local up --nodes 3
 eval "$(nav local env)"
+
+echo "==> the images: navigator-cassandra (Cassandra + pilot) and navigator (the operator)"
+uv run --locked python -m navigator.cassandra.pilot_image
+
+echo "==> the CRDs (deploy/crds) and the operator (deploy/operator)"
+kubectl apply --server-side --force-conflicts -f deploy/crds >/dev/null
+kubectl wait --for=condition=Established --timeout=60s \
+  crd/cassandraclusters.navigator.dev crd/pilots.navigator.dev >/dev/null
+kubectl apply --server-side --force-conflicts -k deploy/operator >/dev/null
+kubectl -n navigator-system rollout status deployment/navigator-operator --timeout=180s
+
+echo "==> a 3-member Cassandra cluster (deploy/examples/cassandra-3-nodes.yaml)"
+kubectl -n "${namespace}" apply -f deploy/examples/cassandra-3-nodes.yaml
+start=$(date +%s)
+last=""
+while :; do
+  line="$(kubectl -n "${namespace}" get cassandracluster "${cluster_name}" -o jsonpath='{.status.phase} {.status.readyMembers} {.status.operation.type} {.status.operation.target} {.status.operation.blockedBy.rule}' 2>/dev/null || true)"
+  # A status is only an answer once it describes the spec just applied.
+  generations="$(kubectl -n "${namespace}" get cassandracluster "${cluster_name}" -o jsonpath='{.metadata.generation} {.status.observedGeneration}' 2>/dev/null || true)"
+  elapsed=$(( $(date +%s) - start ))
+  if [[ "${line}" != "${last}" ]]; then
+    printf '  [%4ss] %s\n' "${elapsed}" "${line:-waiting for the operator}"
+    last="${line}"
+  fi
+  phase="${line%% *}"
+  read -r generation observed <<<"${generations:-x y}"
+  if [[ "${phase}" == "Ready" && "${generation}" == "${observed}" ]]; then break; fi
+  if (( elapsed > timeout_s )); then
+    echo "the cluster is not Ready after ${timeout_s}s; what it says:" >&2
+    kubectl -n "${namespace}" describe cassandracluster "${cluster_name}" >&2
+    kubectl -n navigator-system logs deployment/navigator-operator --tail=50 >&2 || true
+    exit 1
+  fi
+  sleep 3
+done
 echo
-echo "==> health"
-nav local status
-echo -n "kubectl get --raw /readyz: "; kubectl get --raw /readyz; echo
-kubectl version
-echo
+nav status "${cluster_name}" -n "${namespace}"
+seed_ip="$(kubectl -n "${namespace}" get pod "${cluster_name}-rack1-0" -o jsonpath='{.status.podIP}')"
 cat <<MSG
-==> the local cluster is running. Next:
 
-  use it in your shell:   eval "\$(uv run navigator local env)"
-                          kubectl get namespaces
-  see its components:     uv run navigator local status
-  stop it:                uv run navigator local down     (or: make down)
+==> Cassandra is running, managed by Navigator. Next:
 
-Pods stay Pending for now: the node agent that runs them is the next milestone.
+  your shell:        eval "\$(uv run navigator local env)"
+  the cluster:       kubectl get cassandraclusters,pods,pilots
+                     uv run navigator status ${cluster_name}          (add -w to follow it)
+                     kubectl describe cassandracluster ${cluster_name}
+  connect (CQL):     uvx --from cqlsh cqlsh ${seed_ip} 9042
+                     (any member's pod IP works; the host reaches pod IPs directly)
+  write and check:   uv run navigator check-data --contact-points ${seed_ip} --duration 30
+  scale out/in:      kubectl patch cassandracluster ${cluster_name} --type=json \\
+                       -p '[{"op":"replace","path":"/spec/nodePools/0/replicas","value":4}]'
+                     (back to 3: the operator decommissions the member first)
+  pause changes:     kubectl patch cassandracluster ${cluster_name} --type=merge -p '{"spec":{"paused":true}}'
+  operator logs:     kubectl -n navigator-system logs deployment/navigator-operator
+  tear down:         kubectl delete cassandracluster ${cluster_name}   (volumes are kept)
+                     make down                                 (stops the whole local cluster)
 MSG

@@ -7,7 +7,9 @@ import click
 from navigator import __version__
 from navigator.checker.cli import check_data
 from navigator.local.cli import local
+from navigator.operator.cli import operator
 from navigator.pilot.cli import pilot
+from navigator.status.cli import status
 
 
 @click.group()
@@ -19,7 +21,13 @@ def cli() -> None:
 cli.add_command(local)
 cli.add_command(pilot)
 cli.add_command(check_data)
+cli.add_command(operator)
+cli.add_command(status)
 
 
 def main() -> None:
     cli()
+
+
+if __name__ == "__main__":
+    main()

@@ -145,7 +145,10 @@ class NodePoolBase(ApiModel):
         max_length=64,
     )
     affinity: dict[str, Any] | None = Field(
-        None, description="Affinity of the pool's pods (a core/v1 Affinity)."
+        None,
+        description="Affinity of the pool's pods (a core/v1 Affinity). Default: prefer"
+        " one member of the cluster per node (pod anti-affinity on"
+        " kubernetes.io/hostname); `{}` turns that off.",
     )
     topology_spread_constraints: list[dict[str, Any]] | None = Field(
         None,
@@ -160,17 +163,13 @@ class ClusterSpecBase(ApiModel):
 
     image: str | None = Field(
         None,
-        description="Database image override; by default the image built for `version`.",
-        min_length=1,
-        max_length=IMAGE_MAX,
-    )
-    pilot_image: str = Field(
-        description="Image of the pilot, the in-pod agent that runs and reports on the database.",
+        description="Database image override. By default `navigator-cassandra:<version>`, the"
+        " official image of `version` with the pilot (Navigator's in-pod agent) baked in.",
         min_length=1,
         max_length=IMAGE_MAX,
     )
     image_pull_policy: Literal["Always", "IfNotPresent", "Never"] = Field(
-        "IfNotPresent", description="Pull policy of the database and pilot images."
+        "IfNotPresent", description="Pull policy of the database image."
     )
     paused: bool = Field(
         False,

@@ -92,7 +92,7 @@ def layer_plan(dist: Distribution) -> LayerPlan:
 def materialize(plan: LayerPlan, layer: Path) -> None:
     """Write ``plan`` under ``layer`` (hard links where the cache is on the same fs)."""
     for target, source in plan.links.items():
-        _link_tree(source, _under(layer, target))
+        link_tree(source, _under(layer, target))
     for target, (text, mode) in plan.files.items():
         path = _under(layer, target)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -120,7 +120,9 @@ def _under(layer: Path, absolute: str) -> Path:
     return layer / absolute.lstrip("/")
 
 
-def _link_tree(source: Path, dest: Path) -> None:
+def link_tree(source: Path, dest: Path) -> None:
+    """Copy the tree `source` to `dest` as hard links (copies across file systems)."""
+
     def link(src: str, dst: str) -> None:
         try:
             os.link(src, dst)

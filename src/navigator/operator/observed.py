@@ -25,6 +25,7 @@ class Member:
     ordinal: int
     pilot: PilotStatus | None = None
     intents: tuple[str, ...] = ()  # decommission intent ids in the Pilot's spec
+    problem: str | None = None  # why its Pod cannot run the database (pods.pod_problem)
 
     @property
     def facts(self) -> Facts | None:

@@ -15,6 +15,7 @@ from navigator.api.pilot import Keyspace
 from navigator.operator.observed import Member, Observed
 from navigator.pilot.cassandra.facts import Replication
 from navigator.pilot.cassandra.safety import KEEPS_REPLICATION, decommission_keeps_replication
+from navigator.quantity import quantity
 
 ALL_MEMBERS_UP_NORMAL = "AllMembersUpNormal"
 ONE_BOOTSTRAP_AT_A_TIME = "OneBootstrapAtATime"
@@ -57,11 +58,17 @@ def _status_of(observer: Member, host_id: str) -> str:
 
 
 def all_members_up_normal(observed: Observed) -> Block | None:
-    """Every member reports facts and every member sees every other Up/Normal."""
+    """Every member reports facts, serves (its pilot's readiness: Up/Normal and
+    accepting CQL) and sees every other Up/Normal. A seed's gossip says Normal
+    before its node has finished starting, so the ring view alone is not enough."""
     members = list(observed.members())
     silent = [m.name for m in members if not m.host_id]
     if silent:
         return Block(ALL_MEMBERS_UP_NORMAL, f"no facts yet from {', '.join(silent)}")
+    for member in members:
+        if member.pilot is not None and not member.pilot.ready:
+            why = member.pilot.ready_reason or "its pilot reports it not ready"
+            return Block(ALL_MEMBERS_UP_NORMAL, f"{member.name} is not serving yet: {why}")
     for target in members:
         for observer in members:
             status = _status_of(observer, target.host_id)
@@ -120,9 +127,6 @@ def decommission_keeps_rf(observed: Observed, leaving: Member) -> Block | None:
 _SIZE = re.compile(r"^\s*([0-9.]+)\s*(bytes|B|KiB|MiB|GiB|TiB|KB|MB|GB|TB)?\s*$")
 _FACTOR = {"bytes": 1, "B": 1, "KiB": 2**10, "MiB": 2**20, "GiB": 2**30, "TiB": 2**40}
 _FACTOR.update({"KB": 2**10, "MB": 2**20, "GB": 2**30, "TB": 2**40})
-_QUANTITY = re.compile(r"^([0-9.]+)(Ki|Mi|Gi|Ti|Pi|k|M|G|T|P)?$")
-_QFACTOR = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, None: 1}
-_QFACTOR.update({"k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15})
 
 
 def parse_load(text: str) -> float | None:
@@ -132,8 +136,8 @@ def parse_load(text: str) -> float | None:
 
 
 def parse_quantity(text: str) -> float:
-    match = _QUANTITY.match(text)
-    return float(match[1]) * _QFACTOR[match[2]] if match else 0.0
+    """Bytes of a volume size; 0 when unreadable (so the size rule fails closed)."""
+    return float(quantity(text) or 0)
 
 
 def _loads(observed: Observed, members: Iterable[Member]) -> tuple[float, list[str]]:

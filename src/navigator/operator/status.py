@@ -33,6 +33,10 @@ def rfc3339(now: datetime) -> str:
     return now.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+MODE_STATES: dict[str, MemberState] = {"JOINING": "UJ", "LEAVING": "UL", "MOVING": "UM"}
+STARTING_MODES = ("STARTING", "JOINING")
+
+
 def member_status(member: Member) -> MemberStatus:
     """The member as it reports itself (its own entry in its ring view)."""
     facts = member.facts
@@ -40,6 +44,11 @@ def member_status(member: Member) -> MemberStatus:
     state: MemberState = "Unknown"
     if me is not None and me.status in MEMBER_STATES:
         state = me.status  # type: ignore[assignment]
+    # A node's own ring entry says Normal until it has announced its state;
+    # its operation mode is the first to know that it joins or leaves.
+    moving = MODE_STATES.get(facts.operation_mode) if facts else None
+    if moving is not None and state.startswith("U"):
+        state = moving
     return MemberStatus(
         name=member.name,
         pool=member.pool,
@@ -113,6 +122,21 @@ def _down(observed: Observed) -> list[str]:
     return sorted(m.name for m in observed.members() if m.host_id and m.host_id in down_ids)
 
 
+def _failing(observed: Observed) -> list[str]:
+    """Members whose Pod cannot run the database, each with the reason."""
+    return [f"{m.name}: {m.problem}" for m in observed.members() if m.problem]
+
+
+def _starting(observed: Observed) -> list[str]:
+    """Members whose database is not serving yet, by their own account, and
+    whose Pod is not stuck (those are failing, not starting)."""
+    return sorted(
+        m.name
+        for m in observed.members()
+        if not m.problem and (m.facts is None or m.facts.operation_mode in STARTING_MODES)
+    )
+
+
 def conditions(
     observed: Observed, action: Action | None, previous: list[Condition], now: datetime
 ) -> list[Condition]:
@@ -128,7 +152,12 @@ def conditions(
     unready = existing - ready
     counted = f"{ready} of {existing} members ready"
     available = ready > 0 and unready <= 1
-    degraded = bool(down) or (settled and unready > 0)
+    # A member that is still starting or joining is progress, not damage.
+    starting = _starting(observed)
+    failing = _failing(observed)
+    degraded = bool(down) or bool(failing) or (settled and unready > len(starting))
+    if action is None and starting:
+        settled = False
     return [
         cond(
             ConditionType.AVAILABLE,
@@ -139,14 +168,14 @@ def conditions(
         cond(
             ConditionType.PROGRESSING,
             "False" if settled else "True",
-            "Paused" if paused else ("Settled" if settled else kind),
-            _progress_message(action),
+            "Paused" if paused else ("Settled" if settled else kind or "MembersStarting"),
+            _progress_message(action) or (f"starting: {', '.join(starting)}" if starting else ""),
         ),
         cond(
             ConditionType.DEGRADED,
             "True" if degraded else "False",
-            ("MembersDown" if down else "MembersNotReady") if degraded else "AsExpected",
-            f"seen down: {', '.join(down)}" if down else (counted if degraded else ""),
+            _degraded_reason(down, failing) if degraded else "AsExpected",
+            _degraded_message(down, failing, counted) if degraded else "",
         ),
         cond(
             ConditionType.PAUSED,
@@ -155,6 +184,16 @@ def conditions(
             "spec.paused is true: the operator changes nothing" if paused else "",
         ),
     ]
+
+
+def _degraded_reason(down: list[str], failing: list[str]) -> str:
+    return "MembersDown" if down else ("MembersFailing" if failing else "MembersNotReady")
+
+
+def _degraded_message(down: list[str], failing: list[str], counted: str) -> str:
+    said = [f"seen down: {', '.join(down)}"] if down else []
+    said += failing
+    return "; ".join(said) or counted
 
 
 def _progress_message(action: Action | None) -> str:

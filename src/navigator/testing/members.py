@@ -19,15 +19,17 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 
 from navigator.local.controlplane import ClusterConfig
 from navigator.local.network import BRIDGE
+
+T = TypeVar("T")
 
 PILOT_PROBE_PORT = 8080
 
@@ -187,16 +189,20 @@ def navigator_command() -> str:
     return str(exe) if exe.exists() else shutil.which("navigator") or "navigator"
 
 
-def eventually(check: Any, timeout: float = 120.0, interval: float = 0.5) -> Any:
-    """Poll `check` until it returns something truthy; fail with its last value."""
+def eventually(
+    check: Callable[[], T], timeout: float = 120.0, interval: float = 0.5, what: str = ""
+) -> T:
+    """Poll `check` until it returns something truthy; fail naming `what` and
+    `check`'s last value."""
     deadline = time.monotonic() + timeout
-    last = None
+    last: Any = None
     while time.monotonic() < deadline:
         last = check()
         if last:
-            return last
+            return last  # type: ignore[no-any-return]
         time.sleep(interval)
-    raise AssertionError(f"not within {timeout}s (last: {last!r})")
+    waited = f" waiting for {what}" if what else ""
+    raise AssertionError(f"not within {timeout:.0f}s{waited} (last: {last!r})")
 
 
 def probe(address: str, path: str, port: int = PILOT_PROBE_PORT) -> int:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import secrets
 import subprocess
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -118,6 +119,29 @@ def local_cluster() -> Iterator[LocalCluster]:
         # A cluster another pytest session started (same work tree) is theirs to stop.
         if started:
             cluster.down(cfg, bins=bins)
+
+
+CRD_DIR = Path(__file__).resolve().parents[3] / "deploy" / "crds"
+CRDS = ("crd/cassandraclusters.navigator.dev", "crd/pilots.navigator.dev")
+
+
+def install_crds(local: LocalCluster) -> None:
+    """Apply deploy/crds and wait until the new kinds can be listed (a new CRD
+    answers 429 for a moment after it is Established)."""
+    local.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(CRD_DIR))
+    local.kubectl("wait", "--for=condition=Established", "--timeout=60s", *CRDS, timeout=90)
+    for _ in range(120):
+        got = local.kubectl("get", "cassandraclusters,pilots", "-A", check=False)
+        if got.returncode == 0:
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"CRDs never became listable: {got.stderr}")
+
+
+@pytest.fixture(scope="session")
+def navigator_crds(local_cluster: LocalCluster) -> None:
+    """Navigator's CRDs installed in the session's cluster."""
+    install_crds(local_cluster)
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
-pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("crds")]
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("navigator_crds")]
 
 HERE = Path(__file__).parent
 EXAMPLES = HERE.parents[2] / "deploy" / "examples"
@@ -61,9 +61,7 @@ def test_minimal_cluster_gets_every_default(local_cluster: Any, namespace: str) 
     apply(
         local_cluster,
         namespace,
-        manifest(
-            {"version": "5.0.6", "pilotImage": "p", "nodePools": [{"name": "r", "replicas": 1}]}
-        ),
+        manifest({"version": "5.0.6", "nodePools": [{"name": "r", "replicas": 1}]}),
     )
     spec = json.loads(get(local_cluster, namespace, "c").stdout)["spec"]
     assert spec["nodePools"][0]["datacenter"] == "dc1"
@@ -120,7 +118,7 @@ def test_allowed_transitions(
         pool["persistence"] = {"size": v.get("size", "10Gi")}
         if "rack" in v:
             pool["rack"] = v["rack"]
-        return {"version": v.get("version", "5.0.6"), "pilotImage": "p", "nodePools": [pool]}
+        return {"version": v.get("version", "5.0.6"), "nodePools": [pool]}
 
     apply(local_cluster, namespace, manifest(spec(before)))
     apply(local_cluster, namespace, manifest(spec(after)))
@@ -131,15 +129,15 @@ def test_adding_and_removing_pools_is_allowed(local_cluster: Any, namespace: str
     apply(
         local_cluster,
         namespace,
-        manifest({"version": "5.0.6", "pilotImage": "p", "nodePools": pools[:1]}),
+        manifest({"version": "5.0.6", "nodePools": pools[:1]}),
     )
     apply(
         local_cluster,
         namespace,
-        manifest({"version": "5.0.6", "pilotImage": "p", "nodePools": pools}),
+        manifest({"version": "5.0.6", "nodePools": pools}),
     )
     apply(
         local_cluster,
         namespace,
-        manifest({"version": "5.0.6", "pilotImage": "p", "nodePools": pools[1:]}),
+        manifest({"version": "5.0.6", "nodePools": pools[1:]}),
     )

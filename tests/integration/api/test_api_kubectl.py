@@ -8,13 +8,13 @@ from typing import Any
 
 import pytest
 
-pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("crds")]
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("navigator_crds")]
 
 CLUSTER = {
     "apiVersion": "navigator.dev/v1alpha1",
     "kind": "CassandraCluster",
     "metadata": {"name": "c"},
-    "spec": {"version": "5.0.6", "pilotImage": "p", "nodePools": [{"name": "r", "replicas": 3}]},
+    "spec": {"version": "5.0.6", "nodePools": [{"name": "r", "replicas": 3}]},
 }
 STATUS = {"status": {"phase": "Ready", "readyMembers": "3/3", "observedGeneration": 1}}
 

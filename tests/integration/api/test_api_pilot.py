@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("crds")]
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("navigator_crds")]
 
 PILOT = {
     "apiVersion": "navigator.dev/v1alpha1",

@@ -31,7 +31,6 @@ def test_cluster_defaults_keep_data() -> None:
         {
             "spec": {
                 "version": "5.0.6",
-                "pilotImage": "p",
                 "nodePools": [{"name": "a", "replicas": 1}],
             }
         }

@@ -29,7 +29,6 @@ def observed(
     """A cluster whose existing members are all Up/Normal in every view."""
     spec = CassandraClusterSpec(
         version="5.0.6",
-        pilotImage="p:1",
         paused=paused,
         nodePools=[
             CassandraNodePool(

@@ -124,3 +124,34 @@ def test_pilot_lists_its_intents() -> None:
     )
     assert pilot["metadata"]["name"] == "demo-rack1-2"
     assert pilot["spec"] == {"cluster": "demo", "intents": [{"id": "d1", "action": "Decommission"}]}
+
+
+def test_members_prefer_distinct_nodes_unless_the_pool_says_otherwise() -> None:
+    """Losing one node must cost one replica, not a quorum: by default every
+    member of the cluster (any pool) prefers a node without another one."""
+    from navigator.api.cassandra import CassandraCluster
+    from navigator.operator.builders.statefulset import pod_spec
+
+    def cluster(**pool: Any) -> CassandraCluster:
+        return CassandraCluster.model_validate(
+            {
+                "apiVersion": "navigator.dev/v1alpha1",
+                "kind": "CassandraCluster",
+                "metadata": {"name": "c", "namespace": "ns"},
+                "spec": {"version": "5.0.6", "nodePools": [{"name": "a", "replicas": 3, **pool}]},
+            }
+        )
+
+    c = cluster()
+    terms = pod_spec(c, c.spec.node_pools[0])["affinity"]["podAntiAffinity"][
+        "preferredDuringSchedulingIgnoredDuringExecution"
+    ]
+    assert terms[0]["podAffinityTerm"] == {
+        "topologyKey": "kubernetes.io/hostname",
+        "labelSelector": {"matchLabels": {"navigator.dev/cluster": "c"}},
+    }
+    off = cluster(affinity={})
+    assert "affinity" not in pod_spec(off, off.spec.node_pools[0])
+    own = {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {}}}
+    mine = cluster(affinity=own)
+    assert pod_spec(mine, mine.spec.node_pools[0])["affinity"] == own

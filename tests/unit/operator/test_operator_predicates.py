@@ -103,3 +103,23 @@ def test_peers_forgot_member() -> None:
     assert block.rule == "PeersForgotMember"
     assert p.peers_forgot_member(forget(obs, "c-a-2"), gone) is None
     assert host_id("c-a-2") == gone.host_id
+
+
+def test_all_members_up_normal_waits_for_a_member_that_does_not_serve_yet() -> None:
+    """A starting seed sees itself Up/Normal in gossip before it serves CQL."""
+    from opsim import map_member, observed
+
+    from navigator.api.pilot import PilotStatus
+    from navigator.operator import predicates as pr
+
+    obs = observed([("a", 3, 2)])
+    member = next(m for m in obs.members() if m.name == "c-a-0")
+    assert member.pilot is not None
+    starting = PilotStatus.model_validate(
+        {**member.pilot.model_dump(by_alias=True), "ready": False, "readyReason": "STARTING"}
+    )
+    block = pr.all_members_up_normal(map_member(obs, "c-a-0", pilot=starting))
+    assert block is not None
+    assert block.rule == "AllMembersUpNormal"
+    assert "c-a-0 is not serving yet: STARTING" in block.reason
+    assert pr.all_members_up_normal(obs) is None

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from opsim import observed, set_peer_status
+from opsim import forget, map_member, observed, set_peer_status
 
 from navigator.operator.decide import Paused, ScaleOut, Wait, next_action
 from navigator.operator.status import build_status, needs_write, status_body
@@ -90,3 +90,59 @@ def test_operation_start_survives_while_it_lasts() -> None:
     later = build_status(obs, Wait("OneBootstrapAtATime", "j", "ScaleOut", "a"), first, T1)
     assert later.operation is not None
     assert later.operation.started_at == "2026-01-01T00:00:00Z"
+
+
+def _joining(obs, name):  # type: ignore[no-untyped-def]
+    from dataclasses import replace
+
+    from opsim import map_member
+
+    member = next(m for m in obs.members() if m.name == name)
+    facts = member.pilot.facts.model_copy(update={"operation_mode": "JOINING"})
+    pilot = member.pilot.model_copy(update={"facts": facts, "ready": False})
+    obs = map_member(obs, name, pilot=pilot)
+    pools = tuple(replace(s, ready_replicas=s.ready_replicas - 1) for s in obs.pools)
+    return replace(obs, pools=pools)
+
+
+def test_a_joining_member_is_progress_not_damage() -> None:
+    """After the last scale-out the spec is met but the new member still
+    streams: the cluster is Progressing (not Degraded) and the member is UJ."""
+    obs = _joining(observed([("a", 3, 3)]), "c-a-2")
+    status = build_status(obs, next_action(obs), None, T0)
+    c = conds(status)
+    assert (c["Progressing"].status, c["Progressing"].reason) == ("True", "MembersStarting")
+    assert "c-a-2" in c["Progressing"].message
+    assert c["Degraded"].status == "False"
+    assert status.phase == "Progressing"
+    assert {m.name: m.state for m in status.members}["c-a-2"] == "UJ"
+
+
+def test_an_unready_member_that_is_not_starting_is_degraded() -> None:
+    obs = observed([("a", 3, 3)])
+    from dataclasses import replace
+
+    obs = replace(obs, pools=tuple(replace(s, ready_replicas=2) for s in obs.pools))
+    status = build_status(obs, next_action(obs), None, T0)
+    assert status.phase == "Degraded"
+    assert conds(status)["Progressing"].status == "False"
+
+
+def test_a_member_whose_pod_cannot_run_is_failing_with_the_reason() -> None:
+    """A never-starting member (crash loop, unschedulable Pod) is not
+    'starting': the cluster is Degraded and says which member and why."""
+    from dataclasses import replace
+
+    obs = map_member(
+        forget(observed([("a", 3, 3)]), "c-a-2"),
+        "c-a-2",
+        pilot=None,
+        problem="cassandra CrashLoopBackOff (exit code 1, 5 restarts)",
+    )
+    obs = replace(obs, pools=tuple(replace(s, ready_replicas=2) for s in obs.pools))
+    status = build_status(obs, next_action(obs), None, T0)
+    c = conds(status)
+    assert status.phase == "Degraded"
+    assert (c["Degraded"].status, c["Degraded"].reason) == ("True", "MembersFailing")
+    assert c["Degraded"].message == "c-a-2: cassandra CrashLoopBackOff (exit code 1, 5 restarts)"
+    assert c["Progressing"].reason != "MembersStarting"

@@ -11,6 +11,8 @@ Manifest = dict[str, Any]
 CLUSTER_LABEL = "navigator.dev/cluster"
 POOL_LABEL = "navigator.dev/pool"
 SEED_LABEL = "navigator.dev/seed"
+# On a kept volume whose member was decommissioned (see reconcile).
+DECOMMISSIONED_LABEL = "navigator.dev/decommissioned"
 POD_INDEX_LABEL = "apps.kubernetes.io/pod-index"
 FIELD_MANAGER = "navigator-operator"
 
@@ -30,6 +32,11 @@ def statefulset_name(cluster: CassandraCluster, pool: CassandraNodePool) -> str:
 def member_name(cluster: CassandraCluster, pool: CassandraNodePool, ordinal: int) -> str:
     """The pod (and Pilot) name of one member: the StatefulSet's naming."""
     return f"{statefulset_name(cluster, pool)}-{ordinal}"
+
+
+def volume_name(member: str) -> str:
+    """The PersistentVolumeClaim of a member's data (the volumeClaimTemplate's)."""
+    return f"data-{member}"
 
 
 def service_name(cluster: CassandraCluster) -> str:

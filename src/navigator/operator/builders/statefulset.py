@@ -10,11 +10,11 @@ was already decommissioned (its readiness fails on purpose).
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from navigator.api.cassandra import CassandraCluster, CassandraNodePool
 from navigator.operator.builders.meta import (
+    CLUSTER_LABEL,
     POOL_LABEL,
     SEED_LABEL,
     Manifest,
@@ -28,6 +28,7 @@ from navigator.operator.builders.meta import (
     service_name,
     statefulset_name,
 )
+from navigator.quantity import quantity
 
 IMAGE_REPOSITORY = "navigator-cassandra"
 CONTAINER = "cassandra"
@@ -41,9 +42,6 @@ TERMINATION_GRACE_SECONDS = 120
 STARTUP_PERIOD_SECONDS, STARTUP_FAILURES = 10, 180
 DEFAULT_HEAP_MIB, MIN_HEAP_MIB, MAX_HEAP_MIB = 512, 256, 8192
 
-_UNITS = {"Ki": 1 / 1024, "Mi": 1, "Gi": 1024, "Ti": 1024**2, "k": 1e3 / 2**20}
-_UNITS.update({"M": 1e6 / 2**20, "G": 1e9 / 2**20, "T": 1e12 / 2**20, "": 1 / 2**20})
-
 
 def image(cluster: CassandraCluster) -> str:
     """The database image; the pilot is baked into it (see design note 0005)."""
@@ -55,10 +53,10 @@ def heap_mib(resources: dict[str, Any] | None) -> int:
     is for off-heap memory and the page cache."""
     res = resources or {}
     memory = (res.get("limits") or {}).get("memory") or (res.get("requests") or {}).get("memory")
-    match = re.fullmatch(r"([0-9.]+)(Ki|Mi|Gi|Ti|k|M|G|T|)", str(memory or ""))
-    if match is None:
+    size = quantity(memory) if memory else None
+    if size is None:
         return DEFAULT_HEAP_MIB
-    mib = float(match[1]) * _UNITS[match[2]]
+    mib = float(size) / 2**20
     return int(min(max(mib / 2, MIN_HEAP_MIB), MAX_HEAP_MIB))
 
 
@@ -115,6 +113,25 @@ def pod_labels(cluster: CassandraCluster, pool: CassandraNodePool) -> dict[str, 
     return out
 
 
+def spread_members(cluster: CassandraCluster) -> dict[str, Any]:
+    """The default affinity: prefer one member of the cluster (any pool) per
+    node, so that losing a node costs one replica, not a quorum. Preferred,
+    not required: a cluster with more members than nodes still schedules."""
+    return {
+        "podAntiAffinity": {
+            "preferredDuringSchedulingIgnoredDuringExecution": [
+                {
+                    "weight": 100,
+                    "podAffinityTerm": {
+                        "topologyKey": "kubernetes.io/hostname",
+                        "labelSelector": {"matchLabels": {CLUSTER_LABEL: name_of(cluster)}},
+                    },
+                }
+            ]
+        }
+    }
+
+
 def pod_spec(cluster: CassandraCluster, pool: CassandraNodePool) -> dict[str, Any]:
     spec: dict[str, Any] = {
         "serviceAccountName": pilot_account_name(cluster),
@@ -124,7 +141,7 @@ def pod_spec(cluster: CassandraCluster, pool: CassandraNodePool) -> dict[str, An
     passthrough = {
         "nodeSelector": pool.node_selector,
         "tolerations": pool.tolerations,
-        "affinity": pool.affinity,
+        "affinity": pool.affinity if pool.affinity is not None else spread_members(cluster),
         "topologySpreadConstraints": pool.topology_spread_constraints,
     }
     spec.update({k: v for k, v in passthrough.items() if v})

@@ -1,0 +1,210 @@
+"""The operator's only door to the API server: reads, server-side apply with
+one field manager, deletes and Events, each write counted.
+
+`apply` first compares the desired manifest with the live object and skips
+the request when every field it sets already has that value, so a reconcile
+with nothing to change makes no write at all.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from lightkube import ApiError, AsyncClient
+from lightkube.generic_resource import create_namespaced_resource
+from lightkube.resources.apps_v1 import StatefulSet
+from lightkube.resources.coordination_v1 import Lease
+from lightkube.resources.core_v1 import (
+    Event,
+    PersistentVolumeClaim,
+    Pod,
+    Service,
+    ServiceAccount,
+)
+from lightkube.resources.policy_v1 import PodDisruptionBudget
+from lightkube.resources.rbac_authorization_v1 import Role, RoleBinding
+from lightkube.types import PatchType
+
+from navigator.api.common import GROUP, VERSION
+from navigator.operator.builders.meta import FIELD_MANAGER, Manifest
+from navigator.quantity import quantity
+
+if TYPE_CHECKING:
+    from navigator.operator.metrics import Metrics
+
+CassandraClusterResource = create_namespaced_resource(
+    GROUP, VERSION, "CassandraCluster", "cassandraclusters"
+)
+PilotResource = create_namespaced_resource(GROUP, VERSION, "Pilot", "pilots")
+
+RESOURCES: dict[str, Any] = {
+    "StatefulSet": StatefulSet,
+    "Service": Service,
+    "ServiceAccount": ServiceAccount,
+    "PodDisruptionBudget": PodDisruptionBudget,
+    "Role": Role,
+    "RoleBinding": RoleBinding,
+    "Pilot": PilotResource,
+    "CassandraCluster": CassandraClusterResource,
+    "Lease": Lease,
+    "PersistentVolumeClaim": PersistentVolumeClaim,
+    "Pod": Pod,
+}
+
+
+# Maps whose values are resource quantities, which the API server stores in
+# canonical form ("2048Mi" comes back as "2Gi", "1000m" as "1").
+QUANTITY_MAPS = frozenset({"limits", "requests"})
+
+
+def _same(live: Any, desired: Any, *, quantities: bool) -> bool:
+    if live == desired:
+        return True
+    if not quantities:
+        return False
+    value = quantity(desired)
+    return value is not None and value == quantity(live)
+
+
+def contains(live: Any, desired: Any, *, quantities: bool = False) -> bool:
+    """Whether `live` already holds every value `desired` sets (maps may have
+    more keys, e.g. defaults the API server filled in; lists match item by
+    item; resource quantities match by value, however they are spelled)."""
+    if isinstance(desired, Mapping):
+        return isinstance(live, Mapping) and all(
+            contains(live.get(k), v, quantities=quantities or k in QUANTITY_MAPS)
+            for k, v in desired.items()
+        )
+    if isinstance(desired, list):
+        return (
+            isinstance(live, list)
+            and len(live) == len(desired)
+            and all(contains(a, b) for a, b in zip(live, desired, strict=True))
+        )
+    return _same(live, desired, quantities=quantities)
+
+
+def to_dict(obj: Any) -> dict[str, Any]:
+    return dict(obj.to_dict()) if hasattr(obj, "to_dict") else dict(obj)
+
+
+def is_not_found(err: ApiError) -> bool:
+    return err.status.code == 404
+
+
+def is_namespace_terminating(err: ApiError) -> bool:
+    """The API server refuses new objects in a namespace being deleted (403,
+    NamespaceTerminating cause): the cluster is going away with it."""
+    causes = (err.status.details.causes if err.status.details else None) or []
+    return err.status.code == 403 and any(c.reason == "NamespaceTerminating" for c in causes)
+
+
+class Kube:
+    """Reads, applies and deletes, counting writes per verb and kind (in
+    `writes`, and in the Prometheus metrics when given)."""
+
+    def __init__(
+        self,
+        client: AsyncClient,
+        *,
+        field_manager: str = FIELD_MANAGER,
+        metrics: Metrics | None = None,
+    ) -> None:
+        self.client = client
+        self.field_manager = field_manager
+        self.metrics = metrics
+        self.writes: Counter[str] = Counter()
+
+    def _count(self, verb: str, kind: str) -> None:
+        self.writes[f"{verb} {kind}"] += 1
+        if self.metrics is not None:
+            self.metrics.count_write(verb, kind)
+
+    async def get(self, kind: str, name: str, namespace: str) -> dict[str, Any] | None:
+        try:
+            return to_dict(await self.client.get(RESOURCES[kind], name, namespace=namespace))
+        except ApiError as err:
+            if is_not_found(err):
+                return None
+            raise
+
+    async def list(self, kind: str, namespace: str, labels: dict[str, str]) -> list[dict[str, Any]]:
+        selector: dict[str, Any] = dict(labels)
+        items = self.client.list(RESOURCES[kind], namespace=namespace, labels=selector)
+        return [to_dict(o) async for o in items]
+
+    async def apply(self, manifest: Manifest, live: dict[str, Any] | None = None) -> bool:
+        """Server-side apply `manifest` unless `live` (read when not given)
+        already matches. Returns whether a write was made."""
+        kind, meta = manifest["kind"], manifest["metadata"]
+        if live is None:
+            live = await self.get(kind, meta["name"], meta["namespace"])
+        if live is not None and contains(live, manifest):
+            return False
+        await self.client.patch(
+            RESOURCES[kind],
+            meta["name"],
+            manifest,
+            namespace=meta["namespace"],
+            patch_type=PatchType.APPLY,
+            field_manager=self.field_manager,
+            force=True,
+        )
+        self._count("apply", kind)
+        return True
+
+    async def apply_status(self, kind: str, name: str, namespace: str, body: Manifest) -> None:
+        res = RESOURCES[kind]
+        await self.client.patch(
+            res.Status,
+            name,
+            body,
+            namespace=namespace,
+            patch_type=PatchType.APPLY,
+            field_manager=self.field_manager,
+            force=True,
+        )
+        self._count("status", kind)
+
+    async def delete(self, kind: str, name: str, namespace: str) -> None:
+        try:
+            await self.client.delete(RESOURCES[kind], name, namespace=namespace)
+        except ApiError as err:
+            if not is_not_found(err):
+                raise
+        self._count("delete", kind)
+
+    async def event(
+        self, involved: dict[str, Any], *, reason: str, message: str, warning: bool = False
+    ) -> None:
+        """A core/v1 Event on `involved` (what `kubectl describe` shows)."""
+        meta = involved["metadata"]
+        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        body = {
+            "metadata": {"generateName": f"{meta['name']}.", "namespace": meta["namespace"]},
+            "involvedObject": {
+                "apiVersion": involved["apiVersion"],
+                "kind": involved["kind"],
+                "name": meta["name"],
+                "namespace": meta["namespace"],
+                "uid": meta.get("uid"),
+            },
+            "reason": reason,
+            "message": message[:1024],
+            "type": "Warning" if warning else "Normal",
+            "source": {"component": self.field_manager},
+            "reportingComponent": self.field_manager,
+            "firstTimestamp": now,
+            "lastTimestamp": now,
+            "count": 1,
+        }
+        event: Any = Event.from_dict(body)
+        await self.client.create(event)
+        self._count("create", "Event")
+
+    @property
+    def total_writes(self) -> int:
+        return sum(self.writes.values())

@@ -1,0 +1,345 @@
+"""One reconcile of one CassandraCluster, as a fixed list of phases:
+
+1. gather: read the cluster, its StatefulSets and its Pilots (consistent
+   reads from the API server, no cache, so no stale view can repeat an action);
+2. decide: `next_action(observed)` (pure);
+3. converge: apply the steady objects (RBAC, Services, PDB, StatefulSets at
+   their current sizes, Pilots of current members), delete Pilots of removed
+   members, then carry out the one action;
+4. record: Events for actions started, finished or blocked, and the status,
+   written only when it differs from what is stored.
+
+Every write goes through `Kube`, which skips applies that would change nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from lightkube import ApiError
+from pydantic import ValidationError
+
+from navigator.api.cassandra import CassandraCluster, CassandraClusterStatus, CassandraNodePool
+from navigator.api.pilot import PilotStatus
+from navigator.operator.builders import build_cluster_objects, build_pilot, build_statefulset
+from navigator.operator.builders.meta import (
+    CLUSTER_LABEL,
+    DECOMMISSIONED_LABEL,
+    member_name,
+    name_of,
+    namespace_of,
+    statefulset_name,
+    volume_name,
+)
+from navigator.operator.builders.pilots import DECOMMISSION
+from navigator.operator.decide import (
+    Action,
+    CreatePool,
+    RequestDecommission,
+    ScaleIn,
+    ScaleOut,
+    Wait,
+    next_action,
+)
+from navigator.operator.kube import Kube, is_namespace_terminating
+from navigator.operator.observed import Member, Observed, PoolState
+from navigator.operator.pods import pod_problem
+from navigator.operator.status import build_status, needs_write, status_body
+from navigator.operator.workers import GONE
+
+log = logging.getLogger(__name__)
+
+AFTER_ACTION, AFTER_WAIT = 1.0, 10.0
+
+
+@dataclass(frozen=True)
+class World:
+    """What one reconcile read: the cluster and its children, by name."""
+
+    raw: dict[str, Any]
+    cluster: CassandraCluster
+    statefulsets: dict[str, dict[str, Any]]
+    pilots: dict[str, dict[str, Any]]
+    pods: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+def _pilot_status(raw: dict[str, Any] | None) -> PilotStatus | None:
+    status = (raw or {}).get("status")
+    if not status:
+        return None
+    try:
+        return PilotStatus.model_validate(status)
+    except ValidationError:
+        return None
+
+
+def _intents(raw: dict[str, Any] | None) -> tuple[str, ...]:
+    intents = ((raw or {}).get("spec") or {}).get("intents") or []
+    return tuple(str(i["id"]) for i in intents if i.get("action") == DECOMMISSION)
+
+
+def _pool_state(world: World, pool: CassandraNodePool) -> PoolState:
+    sts = world.statefulsets.get(statefulset_name(world.cluster, pool))
+    if sts is None:
+        return PoolState(pool=pool)
+    replicas = int((sts.get("spec") or {}).get("replicas") or 0)
+    status = sts.get("status") or {}
+    members = []
+    for ordinal in range(replicas):
+        name = member_name(world.cluster, pool, ordinal)
+        raw = world.pilots.get(name)
+        pod = world.pods.get(name)
+        members.append(
+            Member(
+                name,
+                pool.name,
+                pool.datacenter,
+                ordinal,
+                _pilot_status(raw),
+                _intents(raw),
+                problem=pod_problem(pod) if pod is not None else None,
+            )
+        )
+    return PoolState(
+        pool=pool,
+        exists=True,
+        replicas=replicas,
+        ready_replicas=int(status.get("readyReplicas") or 0),
+        updated_replicas=int(status.get("updatedReplicas") or 0),
+        members=tuple(members),
+    )
+
+
+def observe(world: World) -> Observed:
+    """The frozen snapshot `decide` and `status` work from."""
+    return Observed(
+        cluster=name_of(world.cluster),
+        spec=world.cluster.spec,
+        generation=int(world.raw["metadata"].get("generation") or 0),
+        pools=tuple(_pool_state(world, p) for p in world.cluster.spec.node_pools),
+    )
+
+
+class Reconciler:
+    """Reconciles clusters through one `Kube`; `clock` is injectable for tests."""
+
+    def __init__(self, kube: Kube, *, clock: Callable[[], datetime] | None = None) -> None:
+        self.kube = kube
+        self.clock = clock or (lambda: datetime.now(UTC))
+
+    async def gather(self, namespace: str, name: str) -> World | None:
+        raw = await self.kube.get("CassandraCluster", name, namespace)
+        if raw is None or raw["metadata"].get("deletionTimestamp"):
+            return None
+        cluster = CassandraCluster.model_validate({**raw, "status": None})
+        selector = {CLUSTER_LABEL: name}
+        # Pods are read, not watched: a Pod that cannot run its database
+        # explains a member that never reports; its Pilot or the resync
+        # brings us back.
+        sets, pilots, pods = await asyncio.gather(
+            self.kube.list("StatefulSet", namespace, selector),
+            self.kube.list("Pilot", namespace, selector),
+            self.kube.list("Pod", namespace, selector),
+        )
+        return World(
+            raw=raw,
+            cluster=cluster,
+            statefulsets={s["metadata"]["name"]: s for s in sets},
+            pilots={p["metadata"]["name"]: p for p in pilots},
+            pods={p["metadata"]["name"]: p for p in pods},
+        )
+
+    async def reconcile(self, namespace: str, name: str) -> float | None:
+        """One pass; returns how soon to come back (None: at the next resync;
+        `GONE`: the cluster no longer exists)."""
+        try:
+            world = await self.gather(namespace, name)
+        except ValidationError as err:
+            log.warning("cluster %s/%s does not parse: %s", namespace, name, err)
+            return None
+        if world is None:
+            return GONE
+        observed = observe(world)
+        action = next_action(observed)
+        try:
+            if not world.cluster.spec.paused:
+                await self.converge(world, observed)
+                await self.act(world, observed, action)
+            await self.record(world, observed, action)
+        except ApiError as err:
+            if not is_namespace_terminating(err):
+                raise
+            log.info("namespace %s is being deleted: %s/%s left alone", namespace, namespace, name)
+            return None
+        if isinstance(action, Wait):
+            return AFTER_WAIT
+        return AFTER_ACTION if action is not None and not world.cluster.spec.paused else None
+
+    async def converge(self, world: World, observed: Observed) -> None:
+        """Steady objects at their current sizes; Pilots of removed members go."""
+        cluster = world.cluster
+        for manifest in build_cluster_objects(cluster):
+            await self.kube.apply(manifest)
+        for state in observed.pools:
+            if state.exists:
+                await self._apply_statefulset(world, state.pool, state.replicas)
+            for member in state.members:
+                await self._apply_pilot(world, state.pool, member.name, member.intents)
+        current = {m.name for m in observed.members()}
+        for pilot in sorted(set(world.pilots) - current):
+            await self.kube.delete("Pilot", pilot, namespace_of(cluster))
+
+    async def act(self, world: World, observed: Observed, action: Action | None) -> None:
+        pool = _spec_pool(world.cluster, action)
+        match action:
+            case CreatePool():
+                assert pool is not None
+                await self._apply_statefulset(world, pool, 0)
+            case ScaleOut(to=to):
+                assert pool is not None
+                member = member_name(world.cluster, pool, to - 1)
+                if not await self._volume_free(world, member):
+                    return
+                await self._apply_pilot(world, pool, member, ())
+                await self._apply_statefulset(world, pool, to)
+            case RequestDecommission(member=member, intent_id=intent_id):
+                assert pool is not None
+                ids = (*_intents(world.pilots.get(member)), intent_id)
+                await self._apply_pilot(world, pool, member, ids)
+            case ScaleIn(to=to, member=member):
+                assert pool is not None
+                await self._mark_volume_decommissioned(world, member)
+                await self._apply_statefulset(world, pool, to)
+                await self.kube.delete("Pilot", member, namespace_of(world.cluster))
+            case _:
+                return
+        await self._announce(world, action)
+
+    async def _mark_volume_decommissioned(self, world: World, member: str) -> None:
+        """A kept volume of a member that left the ring holds data the ring no
+        longer needs (it was streamed to the others), and Cassandra refuses to
+        start on it; the label tells a later scale-out to start afresh."""
+        namespace = namespace_of(world.cluster)
+        claim = await self.kube.get("PersistentVolumeClaim", volume_name(member), namespace)
+        if claim is None:
+            return
+        await self.kube.apply(
+            {
+                "apiVersion": "v1",
+                "kind": "PersistentVolumeClaim",
+                "metadata": {
+                    "name": volume_name(member),
+                    "namespace": namespace,
+                    "labels": {DECOMMISSIONED_LABEL: "true"},
+                },
+            },
+            claim,
+        )
+
+    async def _volume_free(self, world: World, member: str) -> bool:
+        """Before a member is (re)created: a kept volume of a decommissioned
+        member with that name is deleted first (never any other volume)."""
+        namespace = namespace_of(world.cluster)
+        claim = await self.kube.get("PersistentVolumeClaim", volume_name(member), namespace)
+        if claim is None:
+            return True
+        meta = claim.get("metadata") or {}
+        if (meta.get("labels") or {}).get(DECOMMISSIONED_LABEL) != "true":
+            return True
+        if not meta.get("deletionTimestamp"):
+            await self.kube.delete("PersistentVolumeClaim", volume_name(member), namespace)
+            await self.kube.event(
+                world.raw,
+                reason="DeletedDecommissionedVolume",
+                message=f"deleted {volume_name(member)}, kept when {member} was decommissioned:"
+                " its data lives on in the ring and Cassandra would refuse to start on it",
+            )
+        return False
+
+    async def _apply_statefulset(
+        self, world: World, pool: CassandraNodePool, replicas: int
+    ) -> None:
+        manifest = build_statefulset(world.cluster, pool, replicas=replicas)
+        live = world.statefulsets.get(manifest["metadata"]["name"])
+        await self.kube.apply(manifest, live) if live else await self.kube.apply(manifest)
+
+    async def _apply_pilot(
+        self, world: World, pool: CassandraNodePool, member: str, ids: tuple[str, ...]
+    ) -> None:
+        manifest = build_pilot(world.cluster, pool, member, decommission_ids=ids)
+        await self.kube.apply(manifest, world.pilots.get(member))
+
+    async def _announce(self, world: World, action: Action) -> None:
+        reason, message = _event_text(action)
+        await self.kube.event(world.raw, reason=reason, message=message)
+
+    async def record(self, world: World, observed: Observed, action: Action | None) -> None:
+        """Events for finished and blocked operations, then the status."""
+        previous = _stored_status(world.raw)
+        status = build_status(observed, action, previous, self.clock())
+        await self._transition_events(world, previous, status)
+        if needs_write(world.raw.get("status"), status):
+            body = {
+                "apiVersion": world.raw["apiVersion"],
+                "kind": world.raw["kind"],
+                "metadata": {
+                    "name": name_of(world.cluster),
+                    "namespace": namespace_of(world.cluster),
+                },
+                "status": status_body(status),
+            }
+            await self.kube.apply_status(
+                "CassandraCluster", body["metadata"]["name"], body["metadata"]["namespace"], body
+            )
+
+    async def _transition_events(
+        self, world: World, previous: CassandraClusterStatus | None, status: CassandraClusterStatus
+    ) -> None:
+        old = previous.operation if previous else None
+        new = status.operation
+        if old and (not new or (old.type, old.target) != (new.type, new.target)):
+            await self.kube.event(
+                world.raw, reason="OperationFinished", message=f"{old.type} {old.target} finished"
+            )
+        blocked = new.blocked_by if new else None
+        if blocked and (old is None or old.blocked_by != blocked):
+            await self.kube.event(
+                world.raw,
+                reason="Blocked",
+                message=f"{new.type if new else ''} {new.target if new else ''} blocked by"
+                f" {blocked.rule}: {blocked.reason}",
+                warning=True,
+            )
+
+
+def _spec_pool(cluster: CassandraCluster, action: Action | None) -> CassandraNodePool | None:
+    name = getattr(action, "pool", None)
+    return next((p for p in cluster.spec.node_pools if p.name == name), None)
+
+
+def _stored_status(raw: dict[str, Any]) -> CassandraClusterStatus | None:
+    try:
+        return CassandraClusterStatus.model_validate(raw.get("status") or {})
+    except ValidationError:
+        return None
+
+
+def _event_text(action: Action) -> tuple[str, str]:
+    match action:
+        case CreatePool(pool=pool):
+            return "CreatingPool", f"creating the StatefulSet of pool {pool}"
+        case ScaleOut(pool=pool, to=to):
+            return "ScalingOut", f"adding member {to - 1} to pool {pool} ({to} members)"
+        case RequestDecommission(member=member, intent_id=intent_id):
+            return (
+                "DecommissionRequested",
+                f"asked the pilot of {member} to decommission ({intent_id})",
+            )
+        case ScaleIn(pool=pool, to=to, member=member):
+            return "RemovingMember", f"{member} left the ring; pool {pool} down to {to} members"
+    return "Action", str(action)

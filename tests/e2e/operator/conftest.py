@@ -1,0 +1,139 @@
+"""The operator against real Cassandra pods on the local cluster.
+
+The session's local cluster gets three node agents; the CRDs are installed;
+the `navigator-cassandra` image (Cassandra plus the pilot) is built from this
+work tree; the operator runs as a host process with the admin kubeconfig and
+can be killed and restarted by a test. The scenarios share one
+CassandraCluster in one namespace, in file order (a Cassandra member costs
+half a minute or more to join on two cores).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from navigator.cassandra import pilot_image
+from navigator.local import cluster
+from navigator.local.agent.fleet import NodeSet
+from navigator.testing.operator import OperatorProcess
+from navigator.testing.pytest_plugin import LocalCluster, install_crds
+
+REPO = Path(__file__).resolve().parents[3]
+NODES = 3
+
+
+@dataclass
+class Env:
+    """The cluster, the operator, the test namespace and kubectl helpers."""
+
+    cluster: LocalCluster
+    operator: OperatorProcess
+    namespace: str
+    rows: list[tuple[str, float, Any]] = field(default_factory=list)
+
+    def record(self, scenario: str, seconds: float, report: Any) -> None:
+        """One row of the e2e report (a checker `Report`, or None where there
+        was nothing to write to: creating and deleting the cluster)."""
+        self.rows.append((scenario, seconds, report))
+        write_report(self.rows)
+
+    def kubectl(self, *args: str, check: bool = True, input: str | None = None) -> str:
+        return self.cluster.kubectl("-n", self.namespace, *args, check=check, input=input).stdout
+
+    def get(self, kind: str, name: str = "", selector: str = "") -> Any:
+        args = ["get", kind, *([name] if name else []), "-o", "json"]
+        if selector:
+            args += ["-l", selector]
+        proc = self.cluster.kubectl("-n", self.namespace, *args, check=False)
+        return json.loads(proc.stdout) if proc.returncode == 0 else None
+
+    def apply(self, obj: dict[str, Any]) -> None:
+        self.kubectl("apply", "-f", "-", input=yaml.safe_dump(obj))
+
+    def patch_json(self, kind: str, name: str, ops: list[dict[str, Any]]) -> None:
+        self.kubectl("patch", kind, name, "--type=json", "-p", json.dumps(ops))
+
+    def events(self, reason: str) -> list[dict[str, Any]]:
+        items = (self.get("events") or {}).get("items", [])
+        return [e for e in items if e.get("reason") == reason]
+
+
+def report_path() -> Path:
+    return Path(os.environ.get("NAVIGATOR_E2E_REPORT", REPO / "build" / "e2e" / "report.md"))
+
+
+def write_report(rows: list[tuple[str, float, Any]]) -> None:
+    """The scenarios so far as a markdown table (rewritten after each one)."""
+    lines = [
+        "# Navigator e2e: Cassandra lifecycle under continuous writes",
+        "",
+        "Writes at QUORUM to an RF=3 keyspace during each scenario; every"
+        " acknowledged write read back afterwards.",
+        "",
+        "| scenario | duration (s) | acked writes | lost acked | failed requests"
+        " | unknown | availability | longest gap (s) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for scenario, seconds, r in rows:
+        if r is None:
+            lines.append(f"| {scenario} | {seconds:.0f} | n/a | n/a | n/a | n/a | n/a | n/a |")
+            continue
+        lines.append(
+            f"| {scenario} | {seconds:.0f} | {r.acked} | {r.lost} | {r.failed}"
+            f" | {r.unknown} | {100 * r.availability:.2f}% | {r.max_unavailable_s:.1f} |"
+        )
+    path = report_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n")
+
+
+@pytest.fixture(scope="module")
+def operator_env(
+    local_cluster: LocalCluster, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Env]:
+    pilot_image.ensure()
+    say = lambda _: None  # noqa: E731
+    nodes = NodeSet(count=NODES)
+    cluster.ensure_nodes(local_cluster.config, nodes, bins=local_cluster.binaries, say=say)
+    install_crds(local_cluster)
+    namespace = f"e2e-{secrets.token_hex(3)}"
+    local_cluster.kubectl("create", "namespace", namespace)
+    logs = tmp_path_factory.mktemp("operator")
+    # Only this namespace: other suites' CassandraClusters (tests/e2e/pilot
+    # applies one for its hand-started members) are not this operator's.
+    op = OperatorProcess(
+        local_cluster.kubeconfig,
+        logs / "operator.log",
+        "default",
+        identity="e2e",
+        lease_seconds=6,
+        namespaces=(namespace,),
+    )
+    op.start()
+    env = Env(local_cluster, op, namespace)
+    try:
+        yield env
+    finally:
+        op.stop()
+        print(f"\n--- operator log (tail) {op.log}\n{op.tail(4000)}")
+        local_cluster.kubectl("delete", "namespace", namespace, "--wait=false", check=False)
+        local_cluster.kubectl(
+            "delete",
+            "cassandraclusters,pods",
+            "--all",
+            "-n",
+            namespace,
+            "--grace-period=1",
+            "--wait=false",
+            check=False,
+        )
+        cluster.remove_nodes(local_cluster.config, bins=local_cluster.binaries, say=say)

@@ -1,0 +1,88 @@
+"""Helpers for the operator's integration tests: manifests and a fake pilot
+that writes Pilot status as a real one would."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lightkube import AsyncClient
+from lightkube.resources.apps_v1 import StatefulSet
+from lightkube.types import PatchType
+
+from navigator.operator.kube import PilotResource
+
+
+def cluster_manifest(name: str, namespace: str, replicas: int = 3, **spec: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": "navigator.dev/v1alpha1",
+        "kind": "CassandraCluster",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {
+            "version": "5.0.6",
+            "nodePools": [{"name": "rack1", "replicas": replicas}],
+            **spec,
+        },
+    }
+
+
+def host_id(member: str) -> str:
+    return f"00000000-0000-0000-0000-{abs(hash(member)) % 10**12:012d}"
+
+
+async def report(
+    client: AsyncClient,
+    namespace: str,
+    members: list[str],
+    *,
+    rf: int = 1,
+    outcomes: dict[str, list[dict[str, Any]]] | None = None,
+    gone: frozenset[str] = frozenset(),
+) -> None:
+    """Write Pilot status for `members` as their pilots would: everyone sees
+    everyone (except `gone`) Up/Normal."""
+    ring = [m for m in members if m not in gone]
+    peers = [
+        {
+            "address": f"10.0.0.{i}",
+            "hostID": host_id(m),
+            "up": True,
+            "state": "NORMAL",
+            "status": "UN",
+            "datacenter": "dc1",
+            "rack": "rack1",
+            "load": "1 MiB",
+        }
+        for i, m in enumerate(ring)
+    ]
+    for member in members:
+        status = {
+            "ready": True,
+            "facts": {
+                "hostID": host_id(member),
+                "operationMode": "DECOMMISSIONED" if member in gone else "NORMAL",
+                "releaseVersion": "5.0.6",
+                "peers": peers if member not in gone else [],
+                "keyspaces": [
+                    {
+                        "name": "ks",
+                        "strategy": "NetworkTopologyStrategy",
+                        "replication": {"dc1": rf},
+                    }
+                ],
+            },
+            "intents": (outcomes or {}).get(member, []),
+        }
+        await client.patch(
+            PilotResource.Status,
+            member,
+            {"status": status},
+            namespace=namespace,
+            patch_type=PatchType.MERGE,
+        )
+
+
+async def members(client: AsyncClient, namespace: str, cluster: str) -> list[str]:
+    """The member names of pool rack1 at the StatefulSet's current size."""
+    sts = await client.get(StatefulSet, f"{cluster}-rack1", namespace=namespace)
+    size = int(sts.spec.replicas or 0) if sts.spec else 0
+    return [f"{cluster}-rack1-{i}" for i in range(size)]
