@@ -35,6 +35,7 @@ from typing import Any
 
 from lightkube import AsyncClient, KubeConfig
 from lightkube.resources.apps_v1 import StatefulSet
+from lightkube.resources.core_v1 import Pod
 from lightkube.types import PatchType
 
 from navigator.local import cluster, processes
@@ -99,6 +100,25 @@ async def grow(client: AsyncClient, names: list[str], size: int, limit: float = 
     raise SystemExit(f"clusters not at full size after {limit} s: {await sizes(client)}")
 
 
+async def pods_decided(client: AsyncClient, count: int, limit: float = 300) -> None:
+    """Wait until the real scheduler has decided on every member pod
+    (PodScheduled set, either way: there are no nodes). Until then each pod
+    that turns Unschedulable rightly changes its cluster's status, which is a
+    change in the world, not a write made for nothing."""
+    started = time.monotonic()
+    while time.monotonic() - started < limit:
+        pods = [p async for p in client.list(Pod, namespace=NAMESPACE)]
+        decided = [
+            p
+            for p in pods
+            if any(c.type == "PodScheduled" for c in (p.status and p.status.conditions) or [])
+        ]
+        if len(pods) >= count and len(decided) == len(pods):
+            return
+        await asyncio.sleep(1)
+    raise SystemExit(f"the scheduler did not decide on {count} pods within {limit} s")
+
+
 async def change_latency(client: AsyncClient, changes: int) -> list[float]:
     """(a): spec change -> the operator's StatefulSet write, seen on a watch."""
     await grow(client, ["lat"], 1)
@@ -143,13 +163,17 @@ async def change_latency(client: AsyncClient, changes: int) -> list[float]:
 
 
 async def writes_per_reconcile(port: int, passes: int) -> tuple[float, float]:
-    """(b): writes over reconciles while only resyncs run."""
+    """(b): writes over reconciles while only resyncs run; any write is
+    listed by kind and verb, so a regression says what it wrote."""
     before = scrape(port)
     while True:
         await asyncio.sleep(2)
         now = scrape(port)
         done = total(now, RECONCILES) - total(before, RECONCILES)
         if done >= passes:
+            for key, value in sorted(now.items()):
+                if key.startswith(WRITES + "{") and value > before.get(key, 0):
+                    print(f"  write while settled: {key} +{value - before.get(key, 0):.0f}")
             return total(now, WRITES) - total(before, WRITES), done
 
 
@@ -168,6 +192,7 @@ async def measure(kube: LocalCluster, args: argparse.Namespace, pid: int, port: 
         latencies = await change_latency(client, args.changes)
         names = [f"c{i:02d}" for i in range(args.clusters)]
         grow_seconds = await grow(client, names, args.members)
+        await pods_decided(client, args.clusters * args.members + 1)
         await asyncio.sleep(RESYNC)  # the last wakes drain
         writes, passes = await writes_per_reconcile(port, 2 * (args.clusters + 1))
         rss = processes.rss_bytes(pid)
