@@ -18,7 +18,8 @@ from rich.console import Console, Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from navigator.status.view import ClusterView, MemberView, OperationView
+from navigator.api.common import Operation
+from navigator.status.view import ClusterView, MemberView
 
 PHASE_STYLE = {
     "Ready": "green",
@@ -63,12 +64,12 @@ def phase_text(view: ClusterView) -> Text:
     return Text(phase, style=PHASE_STYLE.get(phase, "dim"))
 
 
-def operation_lines(op: OperationView | None, now: datetime | None) -> list[Text]:
+def operation_lines(op: Operation | None, now: datetime | None) -> list[Text]:
     """The operation in progress and, when held, the rule it waits for."""
     if op is None:
         return [Text.assemble(("Operation  ", "bold"), ("none (settled)", "dim"))]
     since = f", started {op.started_at}" if op.started_at else ""
-    ago = age(op.started_at, now)
+    ago = age(op.started_at or "", now)
     since += f" ({ago} ago)" if ago else ""
     lines = [
         Text.assemble(("Operation  ", "bold"), (f"{op.type} {op.target}".strip(), "yellow"), since)
@@ -208,7 +209,7 @@ def summary_renderable(
     for v in views:
         op = v.operation
         operation = f"{op.type} {op.target}".strip() if op else NONE
-        ago = age(op.started_at, now) if op else ""
+        ago = age(op.started_at or "", now) if op else ""
         operation += f" ({ago})" if ago else ""
         waiting = f"{op.blocked_by.rule}: {op.blocked_by.reason}" if op and op.blocked_by else NONE
         row: list[Text | str] = [
@@ -251,7 +252,7 @@ def cluster_json(view: ClusterView) -> dict[str, Any]:
             "type": op.type,
             "target": op.target,
             "startedAt": op.started_at or None,
-            "blockedBy": asdict(op.blocked_by) if op.blocked_by else None,
+            "blockedBy": op.blocked_by.model_dump() if op.blocked_by else None,
         },
         "pools": [
             {

@@ -7,7 +7,8 @@ is preferred; a Pilot fills what it lacks (load, operation mode, readiness)
 and says what is happening on the member itself (a decommission intent and
 its outcome).
 
-Objects are read as plain dicts, leniently: a status tool must still show
+Objects are read as plain dicts, leniently (the operation and the spec pools
+through the API types, so defaults are the API's): a status tool must still show
 what it can of an object written by a newer or older operator.
 """
 
@@ -18,9 +19,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from navigator.operator.builders.meta import CLUSTER_LABEL, POOL_LABEL
+from pydantic import ValidationError
 
-DECOMMISSION = "Decommission"
+from navigator.api.cassandra import CassandraNodePool
+from navigator.api.common import Operation
+from navigator.operator.builders.meta import CLUSTER_LABEL, POOL_LABEL
+from navigator.operator.builders.pilots import DECOMMISSION
+
 SCALE_IN = "ScaleIn"
 UNKNOWN_STATE = "?"
 
@@ -28,22 +33,6 @@ UNKNOWN_STATE = "?"
 MODE_LETTER = {"NORMAL": "N", "JOINING": "J", "LEAVING": "L", "MOVING": "M"}
 
 Obj = Mapping[str, Any]
-
-
-@dataclass(frozen=True)
-class Blocked:
-    """The safety rule that holds the operation, and why."""
-
-    rule: str
-    reason: str
-
-
-@dataclass(frozen=True)
-class OperationView:
-    type: str
-    target: str
-    started_at: str
-    blocked_by: Blocked | None
 
 
 @dataclass(frozen=True)
@@ -115,7 +104,7 @@ class ClusterView:
     generation: int | None
     observed_generation: int | None
     conditions: tuple[ConditionView, ...]
-    operation: OperationView | None
+    operation: Operation | None
     pools: tuple[PoolView, ...]
     members: tuple[MemberView, ...]
 
@@ -148,19 +137,23 @@ def _name(obj: Obj) -> str:
     return _str(_map(obj.get("metadata")).get("name"))
 
 
-def operation_view(status: Obj) -> OperationView | None:
+def operation_view(status: Obj) -> Operation | None:
+    """The operation in progress, as the API types it; None when there is
+    none or it does not parse (written by an operator of another version)."""
     op = _map(status.get("operation"))
     if not op:
         return None
-    blocked = _map(op.get("blockedBy"))
-    return OperationView(
-        type=_str(op.get("type")),
-        target=_str(op.get("target")),
-        started_at=_str(op.get("startedAt")),
-        blocked_by=Blocked(_str(blocked.get("rule")), _str(blocked.get("reason")))
-        if blocked
-        else None,
-    )
+    try:
+        return Operation.model_validate(op)
+    except ValidationError:
+        return None
+
+
+def _spec_pool(raw: Obj) -> CassandraNodePool | None:
+    try:
+        return CassandraNodePool.model_validate(raw)
+    except ValidationError:
+        return None
 
 
 def pool_views(spec: Obj, status: Obj) -> tuple[PoolView, ...]:
@@ -171,11 +164,12 @@ def pool_views(spec: Obj, status: Obj) -> tuple[PoolView, ...]:
     for pool in _list(spec.get("nodePools")):
         name = _str(pool.get("name"))
         seen = observed.pop(name, {})
+        typed = _spec_pool(pool)
         views.append(
             PoolView(
                 name=name,
-                datacenter=_str(pool.get("datacenter")) or "dc1",
-                rack=_str(pool.get("rack")) or name,
+                datacenter=typed.datacenter if typed else "",
+                rack=typed.effective_rack if typed else "",
                 desired=_int(pool.get("replicas")),
                 replicas=_int(seen.get("replicas")),
                 ready=_int(seen.get("readyReplicas")),
@@ -242,7 +236,7 @@ def decommission_of(pilot: Obj) -> Decommission | None:
 
 
 def activity(
-    name: str, mode: str, decommission: Decommission | None, operation: OperationView | None
+    name: str, mode: str, decommission: Decommission | None, operation: Operation | None
 ) -> str:
     """A word on what is happening to the member, when something is."""
     targeted = operation is not None and operation.type == SCALE_IN and operation.target == name
@@ -276,7 +270,7 @@ def member_view(
     pilot: Obj,
     pilots: Sequence[Obj],
     pool: PoolView | None,
-    operation: OperationView | None,
+    operation: Operation | None,
 ) -> MemberView:
     facts, pilot_status = _facts(pilot), _map(pilot.get("status"))
     own = _self_peer(facts)
