@@ -35,7 +35,6 @@ from typing import Any
 
 from lightkube import AsyncClient, KubeConfig
 from lightkube.resources.apps_v1 import StatefulSet
-from lightkube.resources.core_v1 import Pod
 from lightkube.types import PatchType
 
 from navigator.local import cluster, processes
@@ -47,7 +46,7 @@ from navigator.testing.pytest_plugin import LocalCluster, install_crds, isolated
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests" / "integration" / "operator"))
-from opkube import cluster_manifest, report  # noqa: E402
+from opkube import cluster_manifest, pods_decided, report  # noqa: E402
 
 MIB = 1024 * 1024
 NAMESPACE = "bench"
@@ -98,25 +97,6 @@ async def grow(client: AsyncClient, names: list[str], size: int, limit: float = 
             return time.monotonic() - started
         await asyncio.sleep(0.5)
     raise SystemExit(f"clusters not at full size after {limit} s: {await sizes(client)}")
-
-
-async def pods_decided(client: AsyncClient, count: int, limit: float = 300) -> None:
-    """Wait until the real scheduler has decided on every member pod
-    (PodScheduled set, either way: there are no nodes). Until then each pod
-    that turns Unschedulable rightly changes its cluster's status, which is a
-    change in the world, not a write made for nothing."""
-    started = time.monotonic()
-    while time.monotonic() - started < limit:
-        pods = [p async for p in client.list(Pod, namespace=NAMESPACE)]
-        decided = [
-            p
-            for p in pods
-            if any(c.type == "PodScheduled" for c in (p.status and p.status.conditions) or [])
-        ]
-        if len(pods) >= count and len(decided) == len(pods):
-            return
-        await asyncio.sleep(1)
-    raise SystemExit(f"the scheduler did not decide on {count} pods within {limit} s")
 
 
 async def change_latency(client: AsyncClient, changes: int) -> list[float]:
@@ -192,7 +172,7 @@ async def measure(kube: LocalCluster, args: argparse.Namespace, pid: int, port: 
         latencies = await change_latency(client, args.changes)
         names = [f"c{i:02d}" for i in range(args.clusters)]
         grow_seconds = await grow(client, names, args.members)
-        await pods_decided(client, args.clusters * args.members + 1)
+        await pods_decided(client, NAMESPACE, args.clusters * args.members + 1, limit=300)
         await asyncio.sleep(RESYNC)  # the last wakes drain
         writes, passes = await writes_per_reconcile(port, 2 * (args.clusters + 1))
         rss = processes.rss_bytes(pid)

@@ -3,10 +3,13 @@ that writes Pilot status as a real one would."""
 
 from __future__ import annotations
 
+import asyncio
+import time
 from typing import Any
 
 from lightkube import AsyncClient
 from lightkube.resources.apps_v1 import StatefulSet
+from lightkube.resources.core_v1 import Pod
 from lightkube.types import PatchType
 
 from navigator.operator.kube import PilotResource
@@ -86,3 +89,22 @@ async def members(client: AsyncClient, namespace: str, cluster: str) -> list[str
     sts = await client.get(StatefulSet, f"{cluster}-rack1", namespace=namespace)
     size = int(sts.spec.replicas or 0) if sts.spec else 0
     return [f"{cluster}-rack1-{i}" for i in range(size)]
+
+
+async def pods_decided(client: AsyncClient, namespace: str, count: int, limit: float = 120) -> None:
+    """Wait until at least `count` pods exist in `namespace` and the real
+    scheduler has decided on each (PodScheduled set, either way: without
+    nodes they turn Unschedulable). Until then each such change rightly moves
+    its cluster's status, so counting "writes when nothing changed" must wait."""
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        pods = [p async for p in client.list(Pod, namespace=namespace)]
+        decided = [
+            p
+            for p in pods
+            if any(c.type == "PodScheduled" for c in (p.status and p.status.conditions) or [])
+        ]
+        if len(pods) >= count and len(decided) == len(pods):
+            return
+        await asyncio.sleep(0.5)
+    raise AssertionError(f"scheduler undecided on {count} pods in {namespace} after {limit} s")

@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 from lightkube import AsyncClient
 from lightkube.resources.apps_v1 import StatefulSet
-from lightkube.resources.core_v1 import Event, Pod, Service, ServiceAccount
+from lightkube.resources.core_v1 import Event, Service, ServiceAccount
 from lightkube.resources.policy_v1 import PodDisruptionBudget
 from lightkube.resources.rbac_authorization_v1 import Role, RoleBinding
 from lightkube.types import PatchType
-from opkube import cluster_manifest, report
+from opkube import cluster_manifest, pods_decided, report
 
 from navigator.operator.kube import CassandraClusterResource, PilotResource
 from navigator.operator.reconcile import Reconciler
@@ -71,22 +71,6 @@ async def grow(
     return seen
 
 
-async def pods_scheduled_or_refused(client: AsyncClient, namespace: str, count: int) -> None:
-    """Wait until `count` member pods exist and the scheduler has decided on
-    each (PodScheduled set, either way)."""
-    for _ in range(240):
-        pods = [p async for p in client.list(Pod, namespace=namespace)]
-        decided = [
-            p
-            for p in pods
-            if any(c.type == "PodScheduled" for c in (p.status and p.status.conditions) or [])
-        ]
-        if len(pods) == count and len(decided) == count:
-            return
-        await asyncio.sleep(0.5)
-    raise AssertionError(f"{count} pods not scheduled or refused within 120s in {namespace}")
-
-
 async def test_create_builds_every_child_with_owner_refs_and_status(
     aclient: AsyncClient, reconciler: Reconciler, namespace: str
 ) -> None:
@@ -135,7 +119,7 @@ async def test_nothing_changed_means_no_write(
     # The real StatefulSet controller and scheduler keep changing the world
     # (pods created, then found unschedulable) after the last action; the
     # status follows them, so only count writes once they are done.
-    await pods_scheduled_or_refused(aclient, namespace, 2)
+    await pods_decided(aclient, namespace, 2)
     await reconciler.reconcile(namespace, NAME)  # settles the status
     before = reconciler.kube.total_writes
     for _ in range(3):
