@@ -136,12 +136,15 @@ class Kube:
         items = self.client.list(RESOURCES[kind], namespace=namespace, labels=selector)
         return [to_dict(o) async for o in items]
 
-    async def apply(self, manifest: Manifest, live: dict[str, Any] | None = None) -> bool:
-        """Server-side apply `manifest` unless `live` (read when not given)
-        already matches. Returns whether a write was made."""
+    async def live_of(self, manifest: Manifest) -> dict[str, Any] | None:
+        """The stored object a manifest describes (None: it does not exist)."""
+        meta = manifest["metadata"]
+        return await self.get(manifest["kind"], meta["name"], meta["namespace"])
+
+    async def apply(self, manifest: Manifest, live: dict[str, Any] | None) -> bool:
+        """Server-side apply `manifest` unless `live`, the object as the caller
+        read it (None: absent), already matches. Returns whether a write was made."""
         kind, meta = manifest["kind"], manifest["metadata"]
-        if live is None:
-            live = await self.get(kind, meta["name"], meta["namespace"])
         if live is not None and contains(live, manifest):
             return False
         await self.client.patch(

@@ -183,8 +183,10 @@ class Reconciler:
     async def converge(self, world: World, observed: Observed) -> None:
         """Steady objects at their current sizes; Pilots of removed members go."""
         cluster = world.cluster
-        for manifest in build_cluster_objects(cluster):
-            await self.kube.apply(manifest)
+        manifests = build_cluster_objects(cluster)
+        lives = await asyncio.gather(*(self.kube.live_of(m) for m in manifests))
+        for manifest, live in zip(manifests, lives, strict=True):
+            await self.kube.apply(manifest, live)
         for state in observed.pools:
             if state.exists:
                 await self._apply_statefulset(world, state.pool, state.replicas)
@@ -265,8 +267,8 @@ class Reconciler:
         self, world: World, pool: CassandraNodePool, replicas: int
     ) -> None:
         manifest = build_statefulset(world.cluster, pool, replicas=replicas)
-        live = world.statefulsets.get(manifest["metadata"]["name"])
-        await self.kube.apply(manifest, live) if live else await self.kube.apply(manifest)
+        # The gather's list is a consistent read: a StatefulSet it lacks is absent.
+        await self.kube.apply(manifest, world.statefulsets.get(manifest["metadata"]["name"]))
 
     async def _apply_pilot(
         self, world: World, pool: CassandraNodePool, member: str, ids: tuple[str, ...]
