@@ -91,20 +91,40 @@ async def members(client: AsyncClient, namespace: str, cluster: str) -> list[str
     return [f"{cluster}-rack1-{i}" for i in range(size)]
 
 
+def _statefulset_caught_up(sts: StatefulSet) -> bool:
+    """The StatefulSet controller has seen the latest spec and counted every pod."""
+    spec, status, meta = sts.spec, sts.status, sts.metadata
+    if spec is None or status is None or meta is None:
+        return False
+    want = int(spec.replicas or 0)
+    return (
+        status.observedGeneration == meta.generation
+        and status.replicas == want
+        and int(status.updatedReplicas or 0) == want
+    )
+
+
+def _scheduler_decided(pod: Pod) -> bool:
+    conditions = (pod.status and pod.status.conditions) or []
+    return any(c.type == "PodScheduled" for c in conditions)
+
+
 async def pods_decided(client: AsyncClient, namespace: str, count: int, limit: float = 120) -> None:
-    """Wait until at least `count` pods exist in `namespace` and the real
-    scheduler has decided on each (PodScheduled set, either way: without
-    nodes they turn Unschedulable). Until then each such change rightly moves
-    its cluster's status, so counting "writes when nothing changed" must wait."""
+    """Wait until the real controllers are done with what the operator wrote:
+    at least `count` pods exist in `namespace`, the scheduler has decided on
+    each (PodScheduled set, either way: without nodes they turn
+    Unschedulable) and every StatefulSet's status has caught up. Until then
+    each such change rightly moves a cluster's status, so counting "writes
+    when nothing changed" must wait."""
     deadline = time.monotonic() + limit
     while time.monotonic() < deadline:
         pods = [p async for p in client.list(Pod, namespace=namespace)]
-        decided = [
-            p
-            for p in pods
-            if any(c.type == "PodScheduled" for c in (p.status and p.status.conditions) or [])
-        ]
-        if len(pods) >= count and len(decided) == len(pods):
+        sets = [s async for s in client.list(StatefulSet, namespace=namespace)]
+        if (
+            len(pods) >= count
+            and all(_scheduler_decided(p) for p in pods)
+            and all(_statefulset_caught_up(s) for s in sets)
+        ):
             return
         await asyncio.sleep(0.5)
-    raise AssertionError(f"scheduler undecided on {count} pods in {namespace} after {limit} s")
+    raise AssertionError(f"controllers not done with {count} pods in {namespace} after {limit} s")
