@@ -51,33 +51,66 @@ OWNED_KEYS: tuple[str, ...] = tuple(OWNED_KEY_TYPES)
 
 
 def _part(v: str, i: int) -> str:
+    """CEL: the i-th number (0 major, 1 minor, 2 patch) of the x.y.z string `v`."""
     return f"int({v}.split('.')[{i}])"
 
 
-def _not_older() -> str:
-    """CEL: self's x.y.z >= oldSelf's x.y.z, compared numerically."""
-    new, old = (_part("self", i) for i in range(3)), (_part("oldSelf", i) for i in range(3))
-    (n0, n1, n2), (o0, o1, o2) = new, old
-    return f"{n0} > {o0} || ({n0} == {o0} && ({n1} > {o1} || ({n1} == {o1} && {n2} >= {o2})))"
+def _not_older(new: str, old: str) -> str:
+    """CEL, for two versions of one major: new's y.z >= old's y.z, compared numerically."""
+    (n1, n2), (o1, o2) = (_part(new, i) for i in (1, 2)), (_part(old, i) for i in (1, 2))
+    return f"{n1} > {o1} || ({n1} == {o1} && {n2} >= {o2})"
 
 
-def _guard(expr: str) -> str:
+def _guard(expr: str, new: str = "self", old: str = "oldSelf") -> str:
     """Evaluate a version rule only when both versions are well formed."""
     p = VERSION_PATTERN.replace("\\", "\\\\")
-    return f"!self.matches('{p}') || !oldSelf.matches('{p}') || ({expr})"
+    return f"!{new}.matches('{p}') || !{old}.matches('{p}') || ({expr})"
 
 
+VERSION_BACK_MESSAGE = (
+    "version can only go back to a version a member still runs (status.members[].version)"
+)
+
+# Rules on `spec.version` itself: they see only the old and new version.
 VERSION_RULES = [
     rule(
         f"self.matches('{VERSION_PATTERN.replace(chr(92), chr(92) * 2)}')",
         "version must be major.minor.patch with major version 5 or later, e.g. 5.0.6",
     ),
-    rule(_guard(_not_older()), "version cannot be downgraded"),
+    rule(
+        _guard(f"{_part('self', 0)} >= {_part('oldSelf', 0)}"),
+        "version cannot go back to an older major version: the data on disk is already"
+        " in the newer major's format",
+    ),
     rule(
         _guard(f"{_part('self', 0)} - {_part('oldSelf', 0)} <= 1"),
         "version cannot skip a major version: upgrade one major version at a time",
     ),
 ]
+
+
+def _version_way_back() -> str:
+    """CEL on the whole object: within one major, spec.version may go back only to a
+    version that a member still runs according to the status the operator last wrote.
+
+    A transition rule (it uses oldSelf), so the API server runs it on UPDATE only.
+    An unchanged version always passes, so status writes (which keep the spec) and
+    metadata or other spec changes never trip it. Other majors are left to the
+    field's own rules (no way back across a major, no skipping one).
+    """
+    new, old = "self.spec.version", "oldSelf.spec.version"
+    members = (
+        "has(oldSelf.status) && has(oldSelf.status.members)"
+        f" && oldSelf.status.members.exists(m, has(m.version) && m.version == {new})"
+    )
+    other_major = f"{_part(new, 0)} != {_part(old, 0)}"
+    return _guard(
+        f"{new} == {old} || {other_major} || {_not_older(new, old)} || ({members})", new, old
+    )
+
+
+# Rules on the root of the CassandraCluster schema: they can see spec and status.
+ROOT_RULES = [rule(_version_way_back(), VERSION_BACK_MESSAGE, fieldPath=".spec.version")]
 
 # One cheap rule per key: the error names the key's own path.
 OWNED_KEYS_RULES = [
@@ -162,7 +195,10 @@ class CassandraClusterSpec(ClusterSpecBase):
 
     version: str = Field(
         description="Apache Cassandra version, x.y.z with major 5 or later (e.g. 5.0.6)."
-        " It may not go down nor skip a major version.",
+        " It may go up to any newer minor or patch of its major, or to the next major"
+        " (never skipping one). It may go back, within its major only, to a version"
+        " that a member still runs according to status.members[].version (e.g. to leave"
+        " an upgrade whose image cannot be pulled); other downgrades are refused.",
         max_length=16,
         pattern=VERSION_PATTERN,
         json_schema_extra=k8s(**{"x-kubernetes-validations": VERSION_RULES}),
@@ -198,6 +234,8 @@ class MemberStatus(ApiModel):
     version: str = Field("", description="Cassandra release version.", max_length=32)
     datacenter: str = Field("", description="Datacenter the member reports.", max_length=48)
     rack: str = Field("", description="Rack the member reports.", max_length=48)
+    revision: str = Field("", description="The pool revision the member's pod runs.", max_length=64)
+    updated: bool = Field(False, description="Whether the member runs its pool's current revision.")
 
 
 class CassandraClusterStatus(ClusterStatusBase):
@@ -215,6 +253,8 @@ class CassandraClusterStatus(ClusterStatusBase):
 
 class CassandraCluster(ApiModel):
     """An Apache Cassandra cluster run by Navigator."""
+
+    model_config = ConfigDict(json_schema_extra=k8s(**{"x-kubernetes-validations": ROOT_RULES}))
 
     api_version: Literal["navigator.dev/v1alpha1"] = "navigator.dev/v1alpha1"
     kind: Literal["CassandraCluster"] = "CassandraCluster"

@@ -189,6 +189,13 @@ class NodePoolStatus(ApiModel):
     replicas: int = Field(0, description="Members that exist.", ge=0)
     ready_replicas: int = Field(0, description="Members that are ready.", ge=0)
     updated_replicas: int = Field(0, description="Members running the current pod template.", ge=0)
+    revision: str = Field(
+        "",
+        description="The revision every member of the pool should run: a hash of"
+        " everything in its pod template (version, configuration, resources, restart"
+        " requests).",
+        max_length=64,
+    )
 
 
 class BlockedBy(ApiModel):
@@ -215,4 +222,26 @@ class Operation(ApiModel):
     )
     blocked_by: BlockedBy | None = Field(
         None, description="Set while a safety rule blocks the operation."
+    )
+
+
+class RolloutStatus(ApiModel):
+    """A rollout in progress: members restarted one at a time onto a new revision."""
+
+    type: str = Field(
+        description="RollingRestart, Upgrade or ConfigRollout (what changed in the"
+        " revision; an upgrade wins over a config change, which wins over a restart).",
+        max_length=64,
+    )
+    updated_members: int = Field(
+        0, description="Members that run the new revision and serve again.", ge=0
+    )
+    members: int = Field(0, description="Members the rollout covers.", ge=0)
+    current_member: str = Field(
+        "", description="The member being restarted, or the next one to go.", max_length=253
+    )
+    stalled: bool = Field(
+        False,
+        description="A restarted member did not come back: nothing else restarts"
+        " until it does or the spec goes back to the revision the others run.",
     )

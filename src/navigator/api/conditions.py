@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from navigator.api.common import ApiModel, NodePoolStatus, Operation, k8s
+from navigator.api.common import ApiModel, NodePoolStatus, Operation, RolloutStatus, k8s
 
 
 class ConditionType(StrEnum):
@@ -98,4 +98,9 @@ class ClusterStatusBase(ApiModel):
     operation: Operation | None = Field(
         None,
         description="The operation in progress; absent when the cluster is settled.",
+    )
+    rollout: RolloutStatus | None = Field(
+        None,
+        description="The rollout in progress (members updated, the current member);"
+        " absent when every member runs the pool's revision.",
     )

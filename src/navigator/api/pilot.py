@@ -120,6 +120,25 @@ class PilotStatus(ApiModel):
     intents: list[IntentOutcome] = Field(
         default_factory=list, description="Outcome of each intent, by id."
     )
+    revision: str = Field(
+        "",
+        description="The pod revision this pilot runs (from its pod's"
+        " navigator.dev/revision annotation).",
+        max_length=64,
+    )
+    pod_uid: str = Field(
+        "",
+        alias="podUID",
+        description="UID of the pod that wrote this status: a status from an earlier"
+        " incarnation of the member is stale.",
+        max_length=64,
+    )
+    config_hash: str = Field(
+        "",
+        description="Hash of the configuration the database was started with (its"
+        " rendered files and command line).",
+        max_length=64,
+    )
     last_error: str | None = Field(
         None,
         description="The last error an operation returned.",

@@ -8,62 +8,47 @@ Order (each step returns when it has something to say):
 3. a member whose decommission Succeeded → `ScaleIn` once its peers forgot it
    (a decommissioned node is never left running, whatever the spec says now);
 4. a decommission still running → `Wait`;
-5. a pool below its spec → `ScaleOut` by one, if every rule allows it;
-6. a pool above its spec → `RequestDecommission` of its highest ordinal, if
+5. a member whose pod runs another revision than its pool's → the rollout
+   (`navigator.operator.rollout`): `RestartMember`, one at a time, or `Wait`;
+6. a pool below its spec → `ScaleOut` by one, if every rule allows it;
+7. a pool above its spec → `RequestDecommission` of its highest ordinal, if
    every rule allows it (a refused or failed intent waits for a new spec).
 
 Nothing lowers `replicas` except step 3, so no member is removed before it
-left the ring.
+left the ring; nothing restarts a member except step 5, so no two members are
+down because of the operator.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from navigator.operator import predicates as p
+from navigator.operator.actions import (
+    Action,
+    CreatePool,
+    Paused,
+    RequestDecommission,
+    RestartMember,
+    ScaleIn,
+    ScaleOut,
+    Wait,
+)
 from navigator.operator.observed import Member, Observed, PoolState
+from navigator.operator.rollout import next_restart
 
+__all__ = [
+    "Action",
+    "CreatePool",
+    "Paused",
+    "RequestDecommission",
+    "RestartMember",
+    "ScaleIn",
+    "ScaleOut",
+    "Wait",
+    "next_action",
+]
 
-@dataclass(frozen=True)
-class CreatePool:
-    pool: str
-
-
-@dataclass(frozen=True)
-class ScaleOut:
-    pool: str
-    to: int
-
-
-@dataclass(frozen=True)
-class RequestDecommission:
-    pool: str
-    member: str
-    intent_id: str
-
-
-@dataclass(frozen=True)
-class ScaleIn:
-    pool: str
-    to: int
-    member: str
-
-
-@dataclass(frozen=True)
-class Wait:
-    rule: str
-    reason: str
-    operation: str = ""  # ScaleOut, ScaleIn... the operation that waits
-    target: str = ""
-
-
-@dataclass(frozen=True)
-class Paused:
-    reason: str
-
-
-Action = CreatePool | ScaleOut | RequestDecommission | ScaleIn | Wait | Paused
 
 Gate = Callable[[Observed], p.Block | None]
 MemberGate = Callable[[Observed, Member], p.Block | None]
@@ -79,7 +64,8 @@ def next_action(observed: Observed) -> Action | None:
     """The one next step towards the spec, or None when the cluster is settled."""
     if block := p.not_paused(observed):
         return Paused(block.reason)
-    for step in (_create, _finish_removal, _running_decommission, _scale_out, _scale_in):
+    steps = (_create, _finish_removal, _running_decommission, next_restart, _scale_out, _scale_in)
+    for step in steps:
         if (action := step(observed)) is not None:
             return action
     return None

@@ -8,11 +8,25 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from navigator.api.cassandra import CassandraClusterSpec, CassandraNodePool
 from navigator.api.pilot import Facts, IntentOutcome, PilotStatus
 
 DECOMMISSION_PREFIX = "decommission-g"
+
+
+@dataclass(frozen=True)
+class PodView:
+    """What the decisions need of a member's Pod (a projection, not the Pod)."""
+
+    uid: str
+    revision: str = ""  # its navigator.dev/revision annotation
+    version: str = ""  # its navigator.dev/version annotation
+    restarted_at: str = ""  # its navigator.dev/restartedAt annotation
+    ready: bool = False  # the kubelet's Ready condition (the pilot's live probe)
+    terminating: bool = False
+    started_at: datetime | None = None  # creation time
 
 
 @dataclass(frozen=True)
@@ -26,6 +40,29 @@ class Member:
     pilot: PilotStatus | None = None
     intents: tuple[str, ...] = ()  # decommission intent ids in the Pilot's spec
     problem: str | None = None  # why its Pod cannot run the database (pods.pod_problem)
+    pod: PodView | None = None
+
+    @property
+    def current_facts(self) -> bool:
+        """The Pilot's status was written by the pod that runs now (a status
+        from an earlier incarnation, or a pilot that does not say, is stale)."""
+        if self.pilot is None or self.pod is None:
+            return False
+        return bool(self.pilot.pod_uid) and self.pilot.pod_uid == self.pod.uid
+
+    @property
+    def serving(self) -> bool:
+        """Up and serving now: the pod is Ready and not going away, and its
+        current pilot says the node is Up/Normal and accepts CQL."""
+        pod, pilot = self.pod, self.pilot
+        return (
+            pod is not None
+            and pod.ready
+            and not pod.terminating
+            and pilot is not None
+            and pilot.ready
+            and self.current_facts
+        )
 
     @property
     def facts(self) -> Facts | None:
@@ -63,6 +100,8 @@ class PoolState:
     ready_replicas: int = 0
     updated_replicas: int = 0
     members: tuple[Member, ...] = ()
+    revision: str = ""  # the revision every member should run (the built template's)
+    restarted_at: str = ""  # the restart request the revision carries
 
     @property
     def name(self) -> str:
@@ -77,6 +116,7 @@ class Observed:
     spec: CassandraClusterSpec
     generation: int
     pools: tuple[PoolState, ...] = field(default_factory=tuple)
+    now: datetime = field(default_factory=lambda: datetime.now(UTC))
 
     def members(self) -> Iterator[Member]:
         for pool in self.pools:

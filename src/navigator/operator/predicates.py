@@ -24,6 +24,10 @@ REMAINING_NODES_CAN_HOLD_THE_DATA = "RemainingNodesCanHoldTheData"
 NOT_PAUSED = "NotPaused"
 PEERS_FORGOT_MEMBER = "PeersForgotMember"
 DECOMMISSION_COMPLETES = "DecommissionCompletes"
+RING_STABLE = "RingStable"
+SCHEMA_AGREEMENT = "SchemaAgreement"
+RESTARTED_MEMBER_SERVES = "RestartedMemberServes"
+ROLLOUT_STALLED = "RolloutStalled"
 
 RULES = (
     NOT_PAUSED,
@@ -33,6 +37,25 @@ RULES = (
     REMAINING_NODES_CAN_HOLD_THE_DATA,
     DECOMMISSION_COMPLETES,
     PEERS_FORGOT_MEMBER,
+    RING_STABLE,
+    SCHEMA_AGREEMENT,
+    RESTARTED_MEMBER_SERVES,
+    ROLLOUT_STALLED,
+)
+
+# Rules that are the normal course of an operation (waiting for a member to
+# join, leave or come back): shown in status, but neither a Warning event nor
+# Degraded. Every other rule blocks something the user asked for.
+PROGRESS_RULES = frozenset(
+    {
+        ALL_MEMBERS_UP_NORMAL,
+        ONE_BOOTSTRAP_AT_A_TIME,
+        DECOMMISSION_COMPLETES,
+        PEERS_FORGOT_MEMBER,
+        RING_STABLE,
+        SCHEMA_AGREEMENT,
+        RESTARTED_MEMBER_SERVES,
+    }
 )
 
 # The remaining members may be filled up to this share of their volumes.
@@ -57,26 +80,99 @@ def _status_of(observer: Member, host_id: str) -> str:
     return peer.status if peer else "absent"
 
 
+def not_serving_reason(member: Member) -> str:
+    """Why `member` does not serve right now, in words ('' when it does)."""
+    if member.pod is None:
+        return "its pod does not exist"
+    if member.pod.terminating:
+        return "its pod is terminating"
+    if member.pilot is None:
+        return "its pilot has not reported yet"
+    if not member.current_facts:
+        return "its pilot has not reported since the pod started (the facts are stale)"
+    if not member.pilot.ready:
+        return member.pilot.ready_reason or "its pilot reports it not ready"
+    if not member.pod.ready:
+        return "its pod is not Ready"
+    return ""
+
+
 def all_members_up_normal(observed: Observed) -> Block | None:
-    """Every member reports facts, serves (its pilot's readiness: Up/Normal and
-    accepting CQL) and sees every other Up/Normal. A seed's gossip says Normal
-    before its node has finished starting, so the ring view alone is not enough."""
+    """Every member reports current facts, serves (its pod is Ready and its
+    pilot says Up/Normal and accepting CQL) and sees every other Up/Normal. A
+    seed's gossip says Normal before its node has finished starting, so the
+    ring view alone is not enough; a Pilot status from an earlier pod is not
+    evidence at all."""
+    return _up_normal(observed, except_member=None)
+
+
+def others_up_normal(observed: Observed, target: Member) -> Block | None:
+    """`all_members_up_normal` for every member but `target`, whose own state
+    does not matter: restarting it takes down at most that one member, and
+    when it is already down (a member that did not come back from a
+    restart), restarting it costs nothing. Its view of the others counts only
+    while it serves."""
+    return _up_normal(observed, except_member=target)
+
+
+def _up_normal(observed: Observed, except_member: Member | None) -> Block | None:
     members = list(observed.members())
-    silent = [m.name for m in members if not m.host_id]
+    skip = except_member.name if except_member else None
+    checked = [m for m in members if m.name != skip]
+    silent = [m.name for m in checked if not m.host_id]
     if silent:
         return Block(ALL_MEMBERS_UP_NORMAL, f"no facts yet from {', '.join(silent)}")
-    for member in members:
-        if member.pilot is not None and not member.pilot.ready:
-            why = member.pilot.ready_reason or "its pilot reports it not ready"
-            return Block(ALL_MEMBERS_UP_NORMAL, f"{member.name} is not serving yet: {why}")
-    for target in members:
-        for observer in members:
+    for member in checked:
+        if why := not_serving_reason(member):
+            return Block(ALL_MEMBERS_UP_NORMAL, f"{member.name} is not serving: {why}")
+    observers = [*checked, *([except_member] if except_member and except_member.serving else [])]
+    for target in checked:
+        for observer in observers:
             status = _status_of(observer, target.host_id)
             if status != "UN":
                 return Block(
                     ALL_MEMBERS_UP_NORMAL,
                     f"{observer.name} sees {target.name} as {status}, not UN",
                 )
+    return None
+
+
+def ring_stable(observed: Observed) -> Block | None:
+    """No member is joining, leaving or moving, by its own account or any
+    serving peer's (a restart while the ring changes risks two replicas of a
+    range being unavailable at once)."""
+    for member in observed.members():
+        facts = member.facts
+        if facts is None or not member.serving:
+            continue
+        if facts.operation_mode in ("JOINING", "LEAVING", "MOVING"):
+            return Block(RING_STABLE, f"{member.name} is {facts.operation_mode.lower()}")
+        changing = [p.address for p in facts.peers if p.status[1:] in ("J", "L", "M")]
+        if changing:
+            return Block(
+                RING_STABLE, f"{member.name} sees {', '.join(changing)} joining, leaving or moving"
+            )
+    return None
+
+
+def schema_agreement(observed: Observed) -> Block | None:
+    """The serving members agree on the schema: one schema version per
+    Cassandra release they run, and at most two in all (the two sides of a
+    mixed-version upgrade, which agree only once every member is upgraded)."""
+    by_release: dict[str, set[str]] = {}
+    for member in observed.members():
+        if member.facts is not None and member.serving:
+            facts = member.facts
+            by_release.setdefault(facts.release_version, set()).add(facts.schema_version)
+    for release, versions in sorted(by_release.items()):
+        if len(versions) > 1:
+            return Block(
+                SCHEMA_AGREEMENT,
+                f"members running {release} report {len(versions)} schema versions",
+            )
+    distinct = set().union(*by_release.values()) if by_release else set()
+    if len(distinct) > 2:
+        return Block(SCHEMA_AGREEMENT, f"members report {len(distinct)} schema versions")
     return None
 
 

@@ -37,18 +37,26 @@ from navigator.operator.builders.meta import (
     volume_name,
 )
 from navigator.operator.builders.pilots import DECOMMISSION
+from navigator.operator.builders.revision import (
+    RESTARTED_AT_ANNOTATION,
+    REVISION_ANNOTATION,
+    VERSION_ANNOTATION,
+)
+from navigator.operator.builders.statefulset import pool_revision
 from navigator.operator.decide import (
     Action,
     CreatePool,
     RequestDecommission,
+    RestartMember,
     ScaleIn,
     ScaleOut,
     Wait,
     next_action,
 )
 from navigator.operator.kube import Kube, is_namespace_terminating
-from navigator.operator.observed import Member, Observed, PoolState
+from navigator.operator.observed import Member, Observed, PodView, PoolState
 from navigator.operator.pods import pod_problem
+from navigator.operator.predicates import PROGRESS_RULES, ROLLOUT_STALLED
 from navigator.operator.status import build_status, needs_write, status_body
 from navigator.operator.workers import GONE
 
@@ -83,10 +91,39 @@ def _intents(raw: dict[str, Any] | None) -> tuple[str, ...]:
     return tuple(str(i["id"]) for i in intents if i.get("action") == DECOMMISSION)
 
 
+def _time(text: str | None) -> datetime | None:
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00")) if text else None
+    except ValueError:
+        return None
+
+
+def pod_view(pod: dict[str, Any] | None) -> PodView | None:
+    """The projection of a Pod the decisions use."""
+    if pod is None:
+        return None
+    meta = pod.get("metadata") or {}
+    notes = meta.get("annotations") or {}
+    conditions = (pod.get("status") or {}).get("conditions") or []
+    ready = any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
+    return PodView(
+        uid=str(meta.get("uid") or ""),
+        revision=str(notes.get(REVISION_ANNOTATION, "")),
+        version=str(notes.get(VERSION_ANNOTATION, "")),
+        restarted_at=str(notes.get(RESTARTED_AT_ANNOTATION, "")),
+        ready=ready,
+        terminating=bool(meta.get("deletionTimestamp")),
+        started_at=_time(meta.get("creationTimestamp")),
+    )
+
+
 def _pool_state(world: World, pool: CassandraNodePool) -> PoolState:
     sts = world.statefulsets.get(statefulset_name(world.cluster, pool))
+    revision = pool_revision(world.cluster, pool)
+    notes = world.cluster.metadata.get("annotations") or {}
+    restarted_at = str(notes.get(RESTARTED_AT_ANNOTATION, ""))
     if sts is None:
-        return PoolState(pool=pool)
+        return PoolState(pool=pool, revision=revision, restarted_at=restarted_at)
     replicas = int((sts.get("spec") or {}).get("replicas") or 0)
     status = sts.get("status") or {}
     members = []
@@ -103,6 +140,7 @@ def _pool_state(world: World, pool: CassandraNodePool) -> PoolState:
                 _pilot_status(raw),
                 _intents(raw),
                 problem=pod_problem(pod) if pod is not None else None,
+                pod=pod_view(pod),
             )
         )
     return PoolState(
@@ -112,16 +150,19 @@ def _pool_state(world: World, pool: CassandraNodePool) -> PoolState:
         ready_replicas=int(status.get("readyReplicas") or 0),
         updated_replicas=int(status.get("updatedReplicas") or 0),
         members=tuple(members),
+        revision=revision,
+        restarted_at=restarted_at,
     )
 
 
-def observe(world: World) -> Observed:
+def observe(world: World, now: datetime) -> Observed:
     """The frozen snapshot `decide` and `status` work from."""
     return Observed(
         cluster=name_of(world.cluster),
         spec=world.cluster.spec,
         generation=int(world.raw["metadata"].get("generation") or 0),
         pools=tuple(_pool_state(world, p) for p in world.cluster.spec.node_pools),
+        now=now,
     )
 
 
@@ -164,7 +205,7 @@ class Reconciler:
             return None
         if world is None:
             return GONE
-        observed = observe(world)
+        observed = observe(world, self.clock())
         action = next_action(observed)
         try:
             if not world.cluster.spec.paused:
@@ -218,9 +259,24 @@ class Reconciler:
                 await self._mark_volume_decommissioned(world, member)
                 await self._apply_statefulset(world, pool, to)
                 await self.kube.delete("Pilot", member, namespace_of(world.cluster))
+            case RestartMember(member=member, uid=uid):
+                if not await self._delete_pod(world, member, uid):
+                    return
             case _:
                 return
         await self._announce(world, action)
+
+    async def _delete_pod(self, world: World, member: str, uid: str) -> bool:
+        """Delete the member's pod if it is still the incarnation decided on
+        (`uid`): its pilot drains the node on SIGTERM, and the StatefulSet
+        controller recreates the pod at the pool's revision."""
+        namespace = namespace_of(world.cluster)
+        pod = await self.kube.get("Pod", member, namespace)
+        meta = (pod or {}).get("metadata") or {}
+        if pod is None or meta.get("uid") != uid or meta.get("deletionTimestamp"):
+            return False
+        await self.kube.delete("Pod", member, namespace)
+        return True
 
     async def _mark_volume_decommissioned(self, world: World, member: str) -> None:
         """A kept volume of a member that left the ring holds data the ring no
@@ -310,13 +366,21 @@ class Reconciler:
             )
         blocked = new.blocked_by if new else None
         if blocked and (old is None or old.blocked_by != blocked):
+            # Waiting for a member to join, leave or come back is the normal
+            # course of an operation; anything else is stuck or refused.
+            progress = blocked.rule in PROGRESS_RULES
             await self.kube.event(
                 world.raw,
-                reason="Blocked",
-                message=f"{new.type if new else ''} {new.target if new else ''} blocked by"
-                f" {blocked.rule}: {blocked.reason}",
-                warning=True,
+                reason="Waiting" if progress else event_reason(blocked.rule),
+                message=f"{new.type if new else ''} {new.target if new else ''}"
+                f" {'waits on' if progress else 'blocked by'} {blocked.rule}: {blocked.reason}",
+                warning=not progress,
             )
+
+
+def event_reason(rule: str) -> str:
+    """The Warning event's reason: the rule itself when it names a halt."""
+    return rule if rule == ROLLOUT_STALLED else "Blocked"
 
 
 def _spec_pool(cluster: CassandraCluster, action: Action | None) -> CassandraNodePool | None:
@@ -344,4 +408,6 @@ def _event_text(action: Action) -> tuple[str, str]:
             )
         case ScaleIn(pool=pool, to=to, member=member):
             return "RemovingMember", f"{member} left the ring; pool {pool} down to {to} members"
+        case RestartMember(member=member, operation=kind, revision=revision):
+            return "RestartingMember", f"{kind}: restarting {member} onto revision {revision}"
     return "Action", str(action)

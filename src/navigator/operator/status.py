@@ -12,18 +12,21 @@ from datetime import datetime
 from typing import Any, Literal
 
 from navigator.api.cassandra import CassandraClusterStatus, MemberState, MemberStatus
-from navigator.api.common import BlockedBy, NodePoolStatus, Operation
+from navigator.api.common import BlockedBy, NodePoolStatus, Operation, RolloutStatus
 from navigator.api.conditions import Condition, ConditionType
 from navigator.operator.decide import (
     Action,
     CreatePool,
     Paused,
     RequestDecommission,
+    RestartMember,
     ScaleIn,
     ScaleOut,
     Wait,
 )
-from navigator.operator.observed import Member, Observed
+from navigator.operator.observed import Member, Observed, PoolState
+from navigator.operator.predicates import ROLLOUT_STALLED
+from navigator.operator.rollout import all_outdated, rollout_kind, rollout_progress
 
 MEMBER_STATES = {"UN", "UJ", "UL", "UM", "DN", "DJ", "DL", "DM"}
 Truth = Literal["True", "False", "Unknown"]
@@ -37,7 +40,7 @@ MODE_STATES: dict[str, MemberState] = {"JOINING": "UJ", "LEAVING": "UL", "MOVING
 STARTING_MODES = ("STARTING", "JOINING")
 
 
-def member_status(member: Member) -> MemberStatus:
+def member_status(member: Member, pool: PoolState | None = None) -> MemberStatus:
     """The member as it reports itself (its own entry in its ring view)."""
     facts = member.facts
     me = next((p for p in facts.peers if p.host_id == facts.host_id), None) if facts else None
@@ -57,6 +60,8 @@ def member_status(member: Member) -> MemberStatus:
         version=facts.release_version if facts else "",
         datacenter=me.datacenter if me else "",
         rack=me.rack if me else "",
+        revision=member.pod.revision if member.pod else "",
+        updated=bool(pool and member.pod and member.pod.revision == pool.revision),
     )
 
 
@@ -78,6 +83,8 @@ def _describe(action: Action | None) -> tuple[str, str, BlockedBy | None]:
             return "ScaleOut", pool, None
         case RequestDecommission(member=member) | ScaleIn(member=member):
             return "ScaleIn", member, None
+        case RestartMember(member=member, operation=kind):
+            return kind, member, None
         case Wait(rule=rule, reason=reason, operation=kind, target=target):
             return kind or "Wait", target, BlockedBy(rule=rule, reason=reason)
     return "", "", None
@@ -111,20 +118,43 @@ def _counts(observed: Observed) -> tuple[int, int, int]:
     return ready, existing, sum(p.replicas for p in observed.spec.node_pools)
 
 
-def _down(observed: Observed) -> list[str]:
-    """Members some peer sees down."""
+def _on_purpose(action: Action | None) -> str:
+    """The member the operator itself has taken down and waits for (a
+    restart in a rollout): its absence is progress, not damage."""
+    if isinstance(action, RestartMember):
+        return action.member
+    if isinstance(action, Wait) and action.progress and action.operation in ROLLOUTS:
+        return action.target
+    return ""
+
+
+ROLLOUTS = ("Upgrade", "ConfigRollout", "RollingRestart")
+
+
+def _down(observed: Observed, expected: str = "") -> list[str]:
+    """Members some peer sees down (but `expected`, down on purpose)."""
     down_ids = {
         p.host_id
         for m in observed.members()
         for p in (m.facts.peers if m.facts else [])
         if p.status.startswith("D")
     }
-    return sorted(m.name for m in observed.members() if m.host_id and m.host_id in down_ids)
+    return sorted(
+        m.name
+        for m in observed.members()
+        if m.host_id and m.host_id in down_ids and m.name != expected
+    )
 
 
 def _failing(observed: Observed) -> list[str]:
     """Members whose Pod cannot run the database, each with the reason."""
     return [f"{m.name}: {m.problem}" for m in observed.members() if m.problem]
+
+
+def _stalled(action: Action | None) -> str:
+    if isinstance(action, Wait) and action.rule == ROLLOUT_STALLED:
+        return action.reason
+    return ""
 
 
 def _starting(observed: Observed) -> list[str]:
@@ -142,7 +172,8 @@ def conditions(
 ) -> list[Condition]:
     ready, existing, _ = _counts(observed)
     kind, _, _ = _describe(action)
-    down = _down(observed)
+    down = _down(observed, _on_purpose(action))
+    stalled = _stalled(action)
     paused = isinstance(action, Paused)
     settled = action is None or paused
 
@@ -155,7 +186,14 @@ def conditions(
     # A member that is still starting or joining is progress, not damage.
     starting = _starting(observed)
     failing = _failing(observed)
-    degraded = bool(down) or bool(failing) or (settled and unready > len(starting))
+    expected = 1 if _on_purpose(action) else 0
+    degraded = (
+        bool(down)
+        or bool(failing)
+        or bool(stalled)
+        or (settled and unready > len(starting))
+        or unready > len(starting) + expected
+    )
     if action is None and starting:
         settled = False
     return [
@@ -174,8 +212,8 @@ def conditions(
         cond(
             ConditionType.DEGRADED,
             "True" if degraded else "False",
-            _degraded_reason(down, failing) if degraded else "AsExpected",
-            _degraded_message(down, failing, counted) if degraded else "",
+            _degraded_reason(down, failing, stalled) if degraded else "AsExpected",
+            _degraded_message(down, failing, counted, stalled) if degraded else "",
         ),
         cond(
             ConditionType.PAUSED,
@@ -186,12 +224,15 @@ def conditions(
     ]
 
 
-def _degraded_reason(down: list[str], failing: list[str]) -> str:
+def _degraded_reason(down: list[str], failing: list[str], stalled: str = "") -> str:
+    if stalled:
+        return ROLLOUT_STALLED
     return "MembersDown" if down else ("MembersFailing" if failing else "MembersNotReady")
 
 
-def _degraded_message(down: list[str], failing: list[str], counted: str) -> str:
-    said = [f"seen down: {', '.join(down)}"] if down else []
+def _degraded_message(down: list[str], failing: list[str], counted: str, stalled: str = "") -> str:
+    said = [stalled] if stalled else []
+    said += [f"seen down: {', '.join(down)}"] if down else []
     said += failing
     return "; ".join(said) or counted
 
@@ -208,6 +249,8 @@ def _progress_message(action: Action | None) -> str:
             return f"decommissioning {member}"
         case ScaleIn(member=member):
             return f"removing {member}, which left the ring"
+        case RestartMember(member=member, operation=kind):
+            return f"{kind}: restarting {member}"
     return ""
 
 
@@ -244,11 +287,34 @@ def build_status(
                 replicas=s.replicas,
                 ready_replicas=s.ready_replicas,
                 updated_replicas=s.updated_replicas,
+                revision=s.revision,
             )
             for s in observed.pools
         ],
-        members=[member_status(m) for m in observed.members()],
+        members=[member_status(m, s) for s in observed.pools for m in s.members],
         operation=operation(action, previous.operation if previous else None, now),
+        rollout=rollout_status(observed, action),
+    )
+
+
+def rollout_status(observed: Observed, action: Action | None) -> RolloutStatus | None:
+    """Members updated N of M and the current member, while any member is
+    outdated or the last restarted one does not serve yet."""
+    done, total = rollout_progress(observed)
+    rolling = isinstance(action, RestartMember) or (
+        isinstance(action, Wait) and action.operation in ROLLOUTS
+    )
+    if not all_outdated(observed) and not rolling:
+        return None
+    kind = action.operation if isinstance(action, RestartMember | Wait) else ""
+    return RolloutStatus(
+        type=kind or rollout_kind(observed),
+        updated_members=done,
+        members=total,
+        current_member=action.member
+        if isinstance(action, RestartMember)
+        else (action.target if isinstance(action, Wait) else ""),
+        stalled=bool(_stalled(action)),
     )
 
 

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 import logging
 import os
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import click
 
 from navigator import logs
-from navigator.pilot.cassandra.adapter import CassandraAdapter
+from navigator.pilot.cassandra.adapter import CassandraAdapter, Launch
 from navigator.pilot.cassandra.render import JOLOKIA_PORT, Layout, Overrides, render
 from navigator.pilot.core.identity import Identity, IdentityError
 from navigator.pilot.core.loop import Pilot, Settings
@@ -75,7 +78,7 @@ async def _run(
     spec = await cluster_spec(client, namespace=identity.namespace, name=identity.cluster)
     seeds = await seed_addresses(client, namespace=identity.namespace, seed_pods=seed_pods)
     log.info("seeds resolved", extra={"seeds": seeds, "seed_pods": seed_pods})
-    config: dict[str, Any] = spec.get("config") or {}
+    config = _config(spec)
     jars = sorted((layout.cassandra_home / "lib").glob("jamm-*.jar"))
     launch = render(
         identity,
@@ -91,4 +94,37 @@ async def _run(
     )
     adapter = CassandraAdapter(launch, jolokia_url=f"http://127.0.0.1:{JOLOKIA_PORT}/jolokia/")
     store = KubeStore(client, namespace=identity.namespace, name=identity.pilot_name)
-    return await Pilot(adapter, store, Settings(probe_port=probe_port)).run()
+    pilot = Pilot(adapter, store, Settings(probe_port=probe_port))
+    pilot.incarnation = incarnation(os.environ, launch_hash(launch))
+    return await pilot.run()
+
+
+def _config(spec: dict[str, Any]) -> dict[str, Any]:
+    """The user's configuration: from the pod (`NAVIGATOR_CONFIG`, what the
+    operator put in the pod template, so the pod runs what its revision says),
+    else, for a member started by hand, from the cluster's spec."""
+    text = os.environ.get("NAVIGATOR_CONFIG")
+    if text:
+        loaded = json.loads(text)
+        if not isinstance(loaded, dict):
+            raise click.ClickException("NAVIGATOR_CONFIG is not a JSON object")
+        return loaded
+    return dict(spec.get("config") or {})
+
+
+def launch_hash(launch: Launch) -> str:
+    """A hash of what the database was started with: its files and argv."""
+    body = json.dumps(
+        {"files": {str(k): v for k, v in sorted(launch.files.items())}, "argv": launch.argv},
+        sort_keys=True,
+    )
+    return hashlib.sha256(body.encode()).hexdigest()[:16]
+
+
+def incarnation(env: Mapping[str, str], config_hash: str) -> dict[str, str]:
+    """The status fields that say which pod, revision and config wrote it."""
+    return {
+        "revision": env.get("NAVIGATOR_REVISION", ""),
+        "podUID": env.get("POD_UID", ""),
+        "configHash": config_hash,
+    }

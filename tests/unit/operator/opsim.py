@@ -4,12 +4,26 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 
 from navigator.api.cassandra import CassandraClusterSpec, CassandraNodePool
 from navigator.api.pilot import Facts, IntentOutcome, Keyspace, Peer, PilotStatus
-from navigator.operator.observed import Member, Observed, PoolState
+from navigator.operator.observed import Member, Observed, PodView, PoolState
 
 PoolShape = tuple[str, int, int]  # name, spec replicas, StatefulSet replicas
+NOW = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
+REVISION = "rev-1"
+
+
+def pod(name: str, revision: str = REVISION, *, ready: bool = True, age: float = 3600) -> PodView:
+    """A member's Ready pod on `revision`, started `age` seconds before NOW."""
+    return PodView(
+        uid=f"uid-{name}-{revision}",
+        revision=revision,
+        version="5.0.6",
+        ready=ready,
+        started_at=NOW - timedelta(seconds=age),
+    )
 
 
 def host_id(name: str) -> str:
@@ -62,13 +76,18 @@ def observed(
                 ordinal=i,
                 pilot=PilotStatus(
                     ready=True,
+                    podUID=pod(f"c-{n}-{i}").uid,
+                    revision=REVISION,
                     facts=Facts(
                         hostID=host_id(f"c-{n}-{i}"),
                         operationMode="NORMAL",
+                        releaseVersion="5.0.6",
+                        schemaVersion="schema-1",
                         peers=peers,
                         keyspaces=keyspaces,
                     ),
                 ),
+                pod=pod(f"c-{n}-{i}"),
             )
             for i in range(have)
         )
@@ -80,9 +99,10 @@ def observed(
                 ready_replicas=have,
                 updated_replicas=have,
                 members=members,
+                revision=REVISION,
             )
         )
-    return Observed(cluster="c", spec=spec, generation=generation, pools=tuple(states))
+    return Observed(cluster="c", spec=spec, generation=generation, pools=tuple(states), now=NOW)
 
 
 def map_member(obs: Observed, name: str, **changes: object) -> Observed:

@@ -4,6 +4,7 @@ that matter for safety. Regenerate the snapshots after an intended change with
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,12 @@ import yaml
 from navigator.api.cassandra import CassandraCluster
 from navigator.operator.builders import build_cluster_objects, build_pilot, build_statefulset
 from navigator.operator.builders.meta import member_name, seed_members
-from navigator.operator.builders.statefulset import heap_mib
+from navigator.operator.builders.revision import (
+    RESTARTED_AT_ANNOTATION,
+    REVISION_ANNOTATION,
+    revision_of,
+)
+from navigator.operator.builders.statefulset import heap_mib, pool_revision
 from navigator.pilot.rbac import PILOT_RULES
 
 pytestmark = pytest.mark.unit
@@ -42,8 +48,9 @@ def all_objects(cluster: CassandraCluster) -> list[dict[str, Any]]:
 def test_snapshot(name: str) -> None:
     text = yaml.safe_dump_all(all_objects(example(name)), sort_keys=True)
     golden = SNAPSHOTS / name
-    if UPDATE or not golden.exists():
+    if UPDATE:
         golden.write_text(text)
+    assert golden.exists(), f"no golden file {golden}: create it with NAVIGATOR_UPDATE_SNAPSHOTS=1"
     assert text == golden.read_text(), "snapshot changed: rerun with NAVIGATOR_UPDATE_SNAPSHOTS=1"
 
 
@@ -60,7 +67,7 @@ def test_every_object_is_owned_and_labelled() -> None:
 def test_statefulset_runs_the_pilot_with_its_contract() -> None:
     cluster = example("cassandra-multi-rack.yaml")
     pool = cluster.spec.node_pools[1]
-    sts = build_statefulset(cluster, pool, replicas=1, partition=1)
+    sts = build_statefulset(cluster, pool, replicas=1)
     pod = sts["spec"]["template"]["spec"]
     (c,) = pod["containers"]
     env = {e["name"]: e.get("value") for e in c["env"]}
@@ -74,7 +81,8 @@ def test_statefulset_runs_the_pilot_with_its_contract() -> None:
     assert c["startupProbe"]["httpGet"]["path"] == "/healthz/started"
     assert {p["containerPort"] for p in c["ports"]} == {9042, 7000, 8080}
     assert sts["spec"]["replicas"] == 1
-    assert sts["spec"]["updateStrategy"]["rollingUpdate"]["partition"] == 1
+    # The operator, not the StatefulSet controller, decides which pod restarts.
+    assert sts["spec"]["updateStrategy"] == {"type": "OnDelete"}
     assert sts["spec"]["persistentVolumeClaimRetentionPolicy"]["whenDeleted"] == "Delete"
     assert pod["nodeSelector"] == {"topology.kubernetes.io/zone": "zone-b"}
     assert pod["serviceAccountName"] == "multi-rack-pilot"
@@ -155,3 +163,48 @@ def test_members_prefer_distinct_nodes_unless_the_pool_says_otherwise() -> None:
     own = {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {}}}
     mine = cluster(affinity=own)
     assert pod_spec(mine, mine.spec.node_pools[0])["affinity"] == own
+
+
+def _revision(cluster: CassandraCluster, **spec: Any) -> str:
+    changed = cluster.model_copy(update={"spec": cluster.spec.model_copy(update=spec)})
+    return pool_revision(changed, changed.spec.node_pools[0])
+
+
+def test_every_pod_input_changes_the_revision() -> None:
+    """Version, config, JVM options, resources and a restart request each
+    give a new revision; the same spec gives the same one."""
+    cluster = example("cassandra-3-nodes.yaml")
+    pool = cluster.spec.node_pools[0]
+    base = pool_revision(cluster, pool)
+    assert base == pool_revision(example("cassandra-3-nodes.yaml"), pool)
+    config = cluster.spec.config
+    resources = pool.model_copy(update={"resources": {"limits": {"memory": "2Gi"}}})
+    restarted = cluster.model_copy(
+        update={"metadata": {**cluster.metadata, "annotations": {RESTARTED_AT_ANNOTATION: "t1"}}}
+    )
+    others = [
+        _revision(cluster, version="5.0.8"),
+        _revision(
+            cluster,
+            config=config.model_copy(update={"cassandra_yaml": {"concurrent_reads": 64}}),
+        ),
+        _revision(cluster, config=config.model_copy(update={"jvm_options": ["-XX:+UseG1GC"]})),
+        _revision(cluster, node_pools=[resources, *cluster.spec.node_pools[1:]]),
+        pool_revision(restarted, pool),
+    ]
+    assert base not in others
+    assert len(set(others)) == len(others)
+
+
+def test_revision_is_stamped_and_read_by_the_pilot() -> None:
+    cluster = example("cassandra-3-nodes.yaml")
+    pool = cluster.spec.node_pools[0]
+    template = build_statefulset(cluster, pool, replicas=3)["spec"]["template"]
+    assert template["metadata"]["annotations"][REVISION_ANNOTATION] == pool_revision(cluster, pool)
+    assert revision_of(template) == pool_revision(cluster, pool)  # stamping does not move it
+    env = {e["name"]: e for e in template["spec"]["containers"][0]["env"]}
+    assert env["NAVIGATOR_REVISION"]["valueFrom"]["fieldRef"]["fieldPath"] == (
+        f"metadata.annotations['{REVISION_ANNOTATION}']"
+    )
+    assert env["POD_UID"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.uid"
+    assert json.loads(env["NAVIGATOR_CONFIG"]["value"]) == {"cassandraYaml": {}, "jvmOptions": []}

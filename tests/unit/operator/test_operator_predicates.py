@@ -121,5 +121,5 @@ def test_all_members_up_normal_waits_for_a_member_that_does_not_serve_yet() -> N
     block = pr.all_members_up_normal(map_member(obs, "c-a-0", pilot=starting))
     assert block is not None
     assert block.rule == "AllMembersUpNormal"
-    assert "c-a-0 is not serving yet: STARTING" in block.reason
+    assert "c-a-0 is not serving: STARTING" in block.reason
     assert pr.all_members_up_normal(obs) is None

@@ -1,7 +1,12 @@
 """The StatefulSet of one node pool: identity, ordering and volumes.
 
-The operator, not the StatefulSet controller, decides when a member is added
-or removed: it raises or lowers `replicas` by one after its safety rules pass.
+The operator, not the StatefulSet controller, decides when a member is added,
+removed or restarted: it raises or lowers `replicas` by one after its safety
+rules pass, and the update strategy is `OnDelete`, so a changed pod template
+restarts nobody until the operator deletes one member's pod (the rollout).
+The template carries every input of the member's pod, including the
+database configuration (in `NAVIGATOR_CONFIG`), and its revision (a hash of
+it) in the `navigator.dev/revision` annotation.
 So the pod management policy is `Parallel`: with `OrderedReady` one unready
 member would stop the controller from recreating the others after an outage
 (the start-sequence deadlock peers' users hit) and from deleting a member that
@@ -10,6 +15,7 @@ was already decommissioned (its readiness fails on purpose).
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from navigator.api.cassandra import CassandraCluster, CassandraNodePool
@@ -27,6 +33,13 @@ from navigator.operator.builders.meta import (
     selector_labels,
     service_name,
     statefulset_name,
+)
+from navigator.operator.builders.revision import (
+    RESTARTED_AT_ANNOTATION,
+    REVISION_ANNOTATION,
+    VERSION_ANNOTATION,
+    revision_of,
+    stamped,
 )
 from navigator.quantity import quantity
 
@@ -64,18 +77,29 @@ def _field_env(name: str, path: str) -> dict[str, Any]:
     return {"name": name, "valueFrom": {"fieldRef": {"fieldPath": path}}}
 
 
+def config_json(cluster: CassandraCluster) -> str:
+    """The user's configuration for the pilot, canonical JSON (a change of it
+    is a change of the pod template, hence a rollout)."""
+    config = cluster.spec.config
+    body = {"cassandraYaml": config.cassandra_yaml, "jvmOptions": list(config.jvm_options)}
+    return json.dumps(body, sort_keys=True, separators=(",", ":"))
+
+
 def env(cluster: CassandraCluster, pool: CassandraNodePool) -> list[dict[str, Any]]:
     """The pilot's environment contract (docs/pilot.md)."""
     return [
         _field_env("POD_NAME", "metadata.name"),
         _field_env("POD_NAMESPACE", "metadata.namespace"),
         _field_env("POD_IP", "status.podIP"),
+        _field_env("POD_UID", "metadata.uid"),
+        _field_env("NAVIGATOR_REVISION", f"metadata.annotations['{REVISION_ANNOTATION}']"),
         {"name": "NAVIGATOR_CLUSTER", "value": name_of(cluster)},
         {"name": "NAVIGATOR_POOL", "value": pool.name},
         {"name": "NAVIGATOR_DATACENTER", "value": pool.datacenter},
         {"name": "NAVIGATOR_RACK", "value": pool.effective_rack},
         {"name": "NAVIGATOR_SEEDS", "value": ",".join(seed_members(cluster))},
         {"name": "NAVIGATOR_HEAP", "value": f"{heap_mib(pool.resources)}M"},
+        {"name": "NAVIGATOR_CONFIG", "value": config_json(cluster)},
     ]
 
 
@@ -158,8 +182,35 @@ def volume_claim_template(cluster: CassandraCluster, pool: CassandraNodePool) ->
     return {"metadata": {"name": DATA_VOLUME, "labels": labels(cluster, pool)}, "spec": spec}
 
 
+def template_annotations(cluster: CassandraCluster) -> dict[str, str]:
+    """The version, and the user's latest restart request if any."""
+    out = {VERSION_ANNOTATION: cluster.spec.version}
+    requested = (cluster.metadata.get("annotations") or {}).get(RESTARTED_AT_ANNOTATION)
+    if requested:
+        out[RESTARTED_AT_ANNOTATION] = str(requested)
+    return out
+
+
+def pod_template(cluster: CassandraCluster, pool: CassandraNodePool) -> dict[str, Any]:
+    """The pool's pod template, stamped with its revision."""
+    return stamped(
+        {
+            "metadata": {
+                "labels": pod_labels(cluster, pool),
+                "annotations": template_annotations(cluster),
+            },
+            "spec": pod_spec(cluster, pool),
+        }
+    )
+
+
+def pool_revision(cluster: CassandraCluster, pool: CassandraNodePool) -> str:
+    """The revision every member of `pool` should run."""
+    return revision_of(pod_template(cluster, pool))
+
+
 def build_statefulset(
-    cluster: CassandraCluster, pool: CassandraNodePool, *, replicas: int, partition: int = 0
+    cluster: CassandraCluster, pool: CassandraNodePool, *, replicas: int
 ) -> Manifest:
     """The pool's StatefulSet with the `replicas` the operator decided (which
     may differ from the spec while a scale operation is in progress)."""
@@ -173,18 +224,12 @@ def build_statefulset(
             "serviceName": service_name(cluster),
             "podManagementPolicy": "Parallel",
             "selector": {"matchLabels": {**selector_labels(cluster), POOL_LABEL: pool.name}},
-            "updateStrategy": {
-                "type": "RollingUpdate",
-                "rollingUpdate": {"partition": partition},
-            },
+            "updateStrategy": {"type": "OnDelete"},
             "persistentVolumeClaimRetentionPolicy": {
                 "whenScaled": retention.when_scaled,
                 "whenDeleted": retention.when_deleted,
             },
-            "template": {
-                "metadata": {"labels": pod_labels(cluster, pool)},
-                "spec": pod_spec(cluster, pool),
-            },
+            "template": pod_template(cluster, pool),
             "volumeClaimTemplates": [volume_claim_template(cluster, pool)],
         },
     }

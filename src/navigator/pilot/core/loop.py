@@ -107,6 +107,9 @@ class Pilot(Generic[F]):
     outcomes: dict[str, Outcome] = field(default_factory=dict)
     intents: tuple[Intent, ...] = ()
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
+    # Which incarnation of the member writes (revision, podUID, configHash):
+    # the operator trusts a status only from the pod that runs now.
+    incarnation: dict[str, str] = field(default_factory=dict)
 
     async def run(self) -> int:
         loop = asyncio.get_running_loop()
@@ -270,6 +273,7 @@ class Pilot(Generic[F]):
                 for o in sorted(self.outcomes.values(), key=lambda o: o.id)
             ],
             "lastError": self.last_error,
+            **self.incarnation,
         }
 
     async def _write(self, status: dict[str, Any]) -> None:
