@@ -40,13 +40,19 @@ MODE_STATES: dict[str, MemberState] = {"JOINING": "UJ", "LEAVING": "UL", "MOVING
 STARTING_MODES = ("STARTING", "JOINING")
 
 
-def member_status(member: Member, pool: PoolState | None = None) -> MemberStatus:
-    """The member as it reports itself (its own entry in its ring view)."""
+def member_status(
+    member: Member, pool: PoolState | None = None, observed: Observed | None = None
+) -> MemberStatus:
+    """The member as it reports itself (its own entry in its ring view) while
+    its facts are current; else as a serving peer sees it (its own last
+    report is stale: its pod changed or its pilot went quiet)."""
     facts = member.facts
     me = next((p for p in facts.peers if p.host_id == facts.host_id), None) if facts else None
     state: MemberState = "Unknown"
     if me is not None and me.status in MEMBER_STATES:
         state = me.status  # type: ignore[assignment]
+    if observed is not None and not member.current_facts:
+        state = _seen_by_peers(observed, member)
     # A node's own ring entry says Normal until it has announced its state;
     # its operation mode is the first to know that it joins or leaves.
     moving = MODE_STATES.get(facts.operation_mode) if facts else None
@@ -63,6 +69,16 @@ def member_status(member: Member, pool: PoolState | None = None) -> MemberStatus
         revision=member.pod.revision if member.pod else "",
         updated=bool(pool and member.pod and member.pod.revision == pool.revision),
     )
+
+
+def _seen_by_peers(observed: Observed, member: Member) -> MemberState:
+    for other in observed.members():
+        if other.name == member.name or not other.serving or other.facts is None:
+            continue
+        peer = next((p for p in other.facts.peers if p.host_id == member.host_id), None)
+        if peer is not None and peer.status in MEMBER_STATES:
+            return peer.status  # type: ignore[return-value]
+    return "Unknown"
 
 
 def operation(action: Action | None, previous: Operation | None, now: datetime) -> Operation | None:
@@ -163,7 +179,8 @@ def _starting(observed: Observed) -> list[str]:
     return sorted(
         m.name
         for m in observed.members()
-        if not m.problem and (m.facts is None or m.facts.operation_mode in STARTING_MODES)
+        if not m.problem
+        and (m.facts is None or not m.current_facts or m.facts.operation_mode in STARTING_MODES)
     )
 
 
@@ -186,14 +203,7 @@ def conditions(
     # A member that is still starting or joining is progress, not damage.
     starting = _starting(observed)
     failing = _failing(observed)
-    expected = 1 if _on_purpose(action) else 0
-    degraded = (
-        bool(down)
-        or bool(failing)
-        or bool(stalled)
-        or (settled and unready > len(starting))
-        or unready > len(starting) + expected
-    )
+    degraded = bool(down) or bool(failing) or bool(stalled) or (settled and unready > len(starting))
     if action is None and starting:
         settled = False
     return [
@@ -291,7 +301,7 @@ def build_status(
             )
             for s in observed.pools
         ],
-        members=[member_status(m, s) for s in observed.pools for m in s.members],
+        members=[member_status(m, s, observed) for s in observed.pools for m in s.members],
         operation=operation(action, previous.operation if previous else None, now),
         rollout=rollout_status(observed, action),
     )

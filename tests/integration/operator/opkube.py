@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import time
+from datetime import UTC, datetime
 from typing import Any
 
-from lightkube import AsyncClient
+from lightkube import ApiError, AsyncClient
 from lightkube.resources.apps_v1 import StatefulSet
 from lightkube.resources.core_v1 import Pod
 from lightkube.types import PatchType
@@ -42,7 +43,9 @@ async def report(
     gone: frozenset[str] = frozenset(),
 ) -> None:
     """Write Pilot status for `members` as their pilots would: everyone sees
-    everyone (except `gone`) Up/Normal."""
+    everyone (except `gone`) Up/Normal. Like a real pilot, each status names
+    the pod that wrote it, and (as the kubelet would from the pilot's
+    readiness probe) the pod is marked Ready: there are no nodes here."""
     ring = [m for m in members if m not in gone]
     peers = [
         {
@@ -58,7 +61,9 @@ async def report(
         for i, m in enumerate(ring)
     ]
     for member in members:
+        uid = await _mark_ready(client, namespace, member) if member not in gone else ""
         status = {
+            "podUID": uid,
             "ready": True,
             "facts": {
                 "hostID": host_id(member),
@@ -82,6 +87,27 @@ async def report(
             namespace=namespace,
             patch_type=PatchType.MERGE,
         )
+
+
+async def _mark_ready(client: AsyncClient, namespace: str, member: str) -> str:
+    """The member's pod UID ('' if it has no pod yet), its Ready condition set."""
+    try:
+        pod = await client.get(Pod, member, namespace=namespace)
+    except ApiError:
+        return ""
+    ready = {"type": "Ready", "status": "True", "lastTransitionTime": _now()}
+    await client.patch(
+        Pod.Status,
+        member,
+        {"status": {"conditions": [ready]}},
+        namespace=namespace,
+        patch_type=PatchType.STRATEGIC,
+    )
+    return str(pod.metadata.uid) if pod.metadata else ""
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 async def members(client: AsyncClient, namespace: str, cluster: str) -> list[str]:
