@@ -28,6 +28,7 @@ from navigator.api import cassandra, pilot
 from navigator.api.common import GROUP, VERSION
 
 Schema = dict[str, Any]
+CEL = "x-kubernetes-validations"
 
 
 def _constraints(metadata: list[Any], schema: Schema) -> None:
@@ -152,6 +153,13 @@ def root_schema(model: type[BaseModel]) -> Schema:
     }
     if fields["spec"].is_required():
         schema["required"] = ["spec"]
+    # Rules that need spec and status together sit on the root: the model's own
+    # `x-kubernetes-validations` (its json_schema_extra). Rules using oldSelf there
+    # run on every UPDATE, including writes to /status.
+    extra = model.model_config.get("json_schema_extra")
+    rules = extra.get(CEL) if isinstance(extra, dict) else None
+    if isinstance(rules, list) and rules:
+        schema[CEL] = rules
     return schema
 
 

@@ -109,7 +109,15 @@ FULL_STATUS = {
             "message": "decommissioning c-r-2",
         }
     ],
-    "nodePools": [{"name": "r", "replicas": 3, "readyReplicas": 2, "updatedReplicas": 3}],
+    "nodePools": [
+        {
+            "name": "r",
+            "replicas": 3,
+            "readyReplicas": 2,
+            "updatedReplicas": 3,
+            "revision": "7d4f9c2b1a",
+        }
+    ],
     "members": [
         {
             "name": "c-r-0",
@@ -119,6 +127,8 @@ FULL_STATUS = {
             "version": "5.0.6",
             "datacenter": "dc1",
             "rack": "r",
+            "revision": "7d4f9c2b1a",
+            "updated": True,
         }
     ],
     "operation": {

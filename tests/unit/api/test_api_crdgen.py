@@ -82,7 +82,8 @@ def _messages(node: dict[str, Any]) -> str:
 @pytest.mark.parametrize(
     ("path", "fragment"),
     [
-        (".spec.version", "downgraded"),
+        ("", "can only go back to a version a member still runs"),
+        (".spec.version", "cannot go back to an older major version"),
         (".spec.version", "skip a major version"),
         (".spec.nodePools[].datacenter", "immutable"),
         (".spec.nodePools[]", "rack is immutable"),
@@ -93,6 +94,28 @@ def _messages(node: dict[str, Any]) -> str:
 )
 def test_cel_rules_are_present(path: str, fragment: str) -> None:
     assert fragment in _messages(_at(_schema("cassandraclusters"), path))
+
+
+def test_version_way_back_is_a_root_transition_rule_on_old_status() -> None:
+    """Field rules cannot see status, so the way back sits on the root; it must
+    point its error at spec.version, pass whenever the version is unchanged (status
+    writes evaluate root rules too) and read only what the operator wrote."""
+    root = _schema("cassandraclusters")
+    [way_back] = root["x-kubernetes-validations"]
+    assert way_back["fieldPath"] == ".spec.version"
+    assert "status.members[].version" in way_back["message"]
+    expr = way_back["rule"]
+    assert "self.spec.version == oldSelf.spec.version ||" in expr
+    assert "has(oldSelf.status) && has(oldSelf.status.members)" in expr
+    assert ".exists(m, has(m.version) && m.version == self.spec.version)" in expr
+    assert "self.status" not in expr.replace("oldSelf.status", "")
+    members = _at(root, ".status.members")
+    assert members["x-kubernetes-list-type"] == "map"
+    assert members["maxItems"] <= 1000
+    assert "maxLength" in _at(root, ".status.members[].version")
+    version = _at(root, ".spec.version")
+    assert "downgraded" not in _messages(version)
+    assert "still runs" in version["description"]
 
 
 def test_pool_list_is_a_map_keyed_by_name() -> None:
