@@ -9,6 +9,7 @@ from navigator.checker.cli import check_data
 from navigator.local.cli import local
 from navigator.operator.cli import operator
 from navigator.pilot.cli import pilot
+from navigator.restart import restart
 from navigator.status.cli import status
 
 
@@ -23,6 +24,7 @@ cli.add_command(pilot)
 cli.add_command(check_data)
 cli.add_command(operator)
 cli.add_command(status)
+cli.add_command(restart)
 
 
 def main() -> None:

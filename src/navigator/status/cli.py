@@ -1,9 +1,9 @@
 """`navigator status`: read a CassandraCluster and its Pilots, print the view.
 
-The only module of the package that talks to the API server (with lightkube,
-read-only); building the view and rendering it are pure (`view`, `render`).
-Exit codes: 0 shown, 1 the cluster (or the CRD) does not exist, 2 the API
-could not be read (no kubeconfig, unreachable, refused).
+The only module of the package that reads the API (with lightkube, read-only,
+connected by `kubeapi`); building the view and rendering it are pure (`view`,
+`render`). Exit codes (`kubeapi`): 0 shown, 1 the cluster (or the CRD) does
+not exist, 2 the API could not be read (no kubeconfig, unreachable, refused).
 """
 
 from __future__ import annotations
@@ -14,19 +14,24 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import click
-import httpx2
-from lightkube import ALL_NS, ApiError, Client, ConfigError, KubeConfig, SingleConfig
-from lightkube.config.models import User
+from lightkube import ALL_NS, Client
 from rich.console import Console, RenderableType
 from rich.live import Live
 from rich.text import Text
 
 from navigator.operator.builders.meta import CLUSTER_LABEL
 from navigator.operator.kube import CassandraClusterResource, PilotResource, to_dict
+from navigator.status.kubeapi import (
+    CommandError,
+    api_errors,
+    connect,
+    kubeconfig_option,
+    kubeconfig_path,
+    namespace_option,
+)
 from navigator.status.render import (
     cluster_json,
     cluster_renderable,
@@ -36,21 +41,8 @@ from navigator.status.render import (
 )
 from navigator.status.view import ClusterView, Obj, cluster_view, pilots_of
 
-NOT_FOUND, UNREACHABLE = 1, 2
 WATCH_INTERVAL = 2.0
 PIPE_WIDTH = 200  # a pipe has no width; wide enough that member rows stay on one line
-
-
-class StatusError(click.ClickException):
-    """Nothing to show: the message says why, the class sets the exit code."""
-
-
-class NotFound(StatusError):
-    exit_code = NOT_FOUND
-
-
-class Unreachable(StatusError):
-    exit_code = UNREACHABLE
 
 
 @dataclass(frozen=True)
@@ -60,31 +52,6 @@ class Query:
     namespace: str
     name: str | None = None
     all_namespaces: bool = False
-
-
-def kubeconfig_path(option: str | None) -> Path:
-    """--kubeconfig, else the first existing file of $KUBECONFIG, else ~/.kube/config."""
-    if option:
-        return Path(option).expanduser()
-    paths = [p for p in os.environ.get("KUBECONFIG", "").split(os.pathsep) if p]
-    existing = [Path(p).expanduser() for p in paths if Path(p).expanduser().is_file()]
-    if existing:
-        return existing[0]
-    return Path(paths[0]).expanduser() if paths else Path("~/.kube/config").expanduser()
-
-
-def connect(kubeconfig: Path) -> tuple[Client, SingleConfig]:
-    """A client for the kubeconfig's current context, and that context."""
-    try:
-        config = KubeConfig.from_file(kubeconfig).get()
-        if config is None:  # get() raises instead; this satisfies the type
-            raise ConfigError("no current context")
-        if config.user is None:  # no user: anonymous, as kubectl does
-            config = config._replace(user=User())
-        client = Client(config=config, timeout=httpx2.Timeout(10.0, connect=5.0))
-    except (ConfigError, KeyError, OSError, ValueError) as err:
-        raise Unreachable(f"cannot use kubeconfig {kubeconfig}: {err}") from err
-    return client, config
 
 
 def fetch(client: Client, query: Query) -> list[tuple[Obj, list[Obj]]]:
@@ -105,25 +72,11 @@ def fetch(client: Client, query: Query) -> list[tuple[Obj, list[Obj]]]:
 
 
 def read_views(client: Client, query: Query, server: str) -> list[ClusterView]:
-    """The views, or a StatusError saying why there are none."""
-    try:
+    """The views, or a CommandError saying why there are none."""
+    with api_errors(server, namespace=query.namespace, name=query.name):
         found = fetch(client, query)
-    except ApiError as err:
-        raise _api_error(err, query) from err
-    except (httpx2.HTTPError, OSError) as err:
-        raise Unreachable(f"cannot reach the API server {server}: {err}") from err
     views = [cluster_view(c, p) for c, p in found]
     return sorted(views, key=lambda v: (v.namespace, v.name))
-
-
-def _api_error(err: ApiError, query: Query) -> StatusError:
-    if err.status.code == 404 and query.name is not None:
-        where = f"{query.namespace}/{query.name}"
-        return NotFound(f"CassandraCluster {where} not found")
-    if err.status.code == 404:
-        msg = "the CassandraCluster resource is not installed (apply deploy/crds/)"
-        return NotFound(msg)
-    return Unreachable(f"the API server refused: {err.status.code} {err}")
 
 
 def render(views: list[ClusterView], query: Query, output: str) -> RenderableType | str:
@@ -172,7 +125,7 @@ def watch(
     def frame() -> RenderableType | str | None:
         try:
             return show()
-        except StatusError as err:
+        except CommandError as err:
             if json_lines:
                 click.echo(f"navigator status: {err.message}", err=True)
                 return None
@@ -196,20 +149,11 @@ def watch(
 
 @click.command("status")
 @click.argument("cluster", required=False)
-@click.option(
-    "-n",
-    "--namespace",
-    default=None,
-    help="Namespace of the cluster(s); default: the kubeconfig context's, else 'default'.",
-)
+@namespace_option
 @click.option(
     "-A", "--all-namespaces", is_flag=True, help="Summarize the clusters of every namespace."
 )
-@click.option(
-    "--kubeconfig",
-    default=None,
-    help="Kubeconfig file; default: $KUBECONFIG, else ~/.kube/config.",
-)
+@kubeconfig_option
 @click.option(
     "-o",
     "--output",

@@ -19,7 +19,7 @@ from rich.table import Table
 from rich.text import Text
 
 from navigator.api.common import Operation
-from navigator.status.view import ClusterView, MemberView
+from navigator.status.view import RESTART_STALLED, ClusterView, MemberView, RolloutView
 
 PHASE_STYLE = {
     "Ready": "green",
@@ -29,6 +29,11 @@ PHASE_STYLE = {
     "Paused": "blue",
 }
 NONE = "-"
+SHORT_REVISION = 7  # like a short git hash: enough to tell revisions apart
+
+
+def short(revision: str) -> str:
+    return revision[:SHORT_REVISION] or NONE
 
 
 def state_style(state: str) -> str:
@@ -64,8 +69,11 @@ def phase_text(view: ClusterView) -> Text:
     return Text(phase, style=PHASE_STYLE.get(phase, "dim"))
 
 
-def operation_lines(op: Operation | None, now: datetime | None) -> list[Text]:
-    """The operation in progress and, when held, the rule it waits for."""
+def operation_lines(
+    op: Operation | None, now: datetime | None, *, stalled: bool = False
+) -> list[Text]:
+    """The operation in progress and, when held, the rule it waits for (in
+    red when it halted a rollout)."""
     if op is None:
         return [Text.assemble(("Operation  ", "bold"), ("none (settled)", "dim"))]
     since = f", started {op.started_at}" if op.started_at else ""
@@ -78,11 +86,26 @@ def operation_lines(op: Operation | None, now: datetime | None) -> list[Text]:
         lines.append(
             Text.assemble(
                 ("Waiting on ", "bold"),
-                (op.blocked_by.rule, "bold magenta"),
-                f": {op.blocked_by.reason}",
+                (op.blocked_by.rule, "bold red" if stalled else "bold magenta"),
+                (f": {op.blocked_by.reason}", "red" if stalled else ""),
             )
         )
     return lines
+
+
+def rollout_line(rollout: RolloutView) -> Text:
+    """Progress of a rollout, e.g. `Rollout    Upgrade  1/3 members updated
+    current demo-rack1-2`, then STALLED when a restarted member did not come back."""
+    line = Text.assemble(
+        ("Rollout    ", "bold"),
+        (rollout.type or NONE, "yellow"),
+        f"  {rollout.updated}/{rollout.members} members updated",
+    )
+    if rollout.current:
+        line.append(f"  current {rollout.current}")
+    if rollout.stalled:
+        line.append("  ").append("STALLED", style="bold red")
+    return line
 
 
 def header(view: ClusterView, now: datetime | None) -> Group:
@@ -101,7 +124,11 @@ def header(view: ClusterView, now: datetime | None) -> Group:
         generation,
         ("   paused" if view.paused else "", "blue"),
     )
-    return Group(title, *operation_lines(view.operation, now))
+    stalled = view.rollout is not None and view.rollout.stalled
+    lines = operation_lines(view.operation, now, stalled=stalled)
+    if view.rollout is not None:  # between what is happening and what it waits on
+        lines.insert(1, rollout_line(view.rollout))
+    return Group(title, *lines)
 
 
 def pools_table(view: ClusterView) -> Table:
@@ -110,6 +137,7 @@ def pools_table(view: ClusterView) -> Table:
         table.add_column(column)
     for column in ("DESIRED", "EXISTING", "READY", "UPDATED"):
         table.add_column(column, justify="right")
+    table.add_column("REVISION", no_wrap=True)
     for p in view.pools:
         table.add_row(
             p.name,
@@ -119,6 +147,7 @@ def pools_table(view: ClusterView) -> Table:
             str(p.replicas),
             str(p.ready),
             str(p.updated),
+            short(p.revision),
         )
     return table
 
@@ -136,10 +165,16 @@ def member_note(m: MemberView) -> str:
     return note.strip()
 
 
-def _ready(value: bool | None) -> Text:
+def _ready(value: bool | None, *, no: str = "red") -> Text:
     if value is None:
         return Text(NONE, style="dim")
-    return Text("yes", style="green") if value else Text("no", style="red")
+    return Text("yes", style="green") if value else Text("no", style=no)
+
+
+def _note_style(m: MemberView) -> str:
+    if m.last_error or m.activity == RESTART_STALLED:
+        return "red"
+    return "yellow" if m.leaving or m.rolling else ""
 
 
 def members_table(view: ClusterView) -> Table:
@@ -152,12 +187,14 @@ def members_table(view: ClusterView) -> Table:
     table.add_column("MODE")
     table.add_column("LOAD", justify="right", no_wrap=True)
     table.add_column("READY")
+    table.add_column("REVISION", no_wrap=True)
+    table.add_column("UPDATED")
     table.add_column("HOST ID", no_wrap=True)
     table.add_column("NOTE", overflow="fold")
     for m in view.members:
         note = member_note(m)
         table.add_row(
-            Text(m.name, style="bold yellow" if m.leaving else ""),
+            Text(m.name, style="bold yellow" if m.leaving or m.rolling else ""),
             m.pool or NONE,
             m.datacenter or NONE,
             m.rack or NONE,
@@ -165,11 +202,13 @@ def members_table(view: ClusterView) -> Table:
             m.mode or NONE,
             m.load or NONE,
             _ready(m.ready),
+            short(m.revision),
+            _ready(m.updated, no="yellow"),  # not updated yet is a rollout's normal
             m.host_id or NONE,
-            Text(note, style="yellow" if m.leaving else "red" if m.last_error else ""),
+            Text(note, style=_note_style(m)),
         )
     if not view.members:
-        table.add_row(Text("no members yet", style="dim"), *[""] * 9)
+        table.add_row(Text("no members yet", style="dim"), *[""] * (len(table.columns) - 1))
     return table
 
 
@@ -209,6 +248,8 @@ def summary_renderable(
     for v in views:
         op = v.operation
         operation = f"{op.type} {op.target}".strip() if op else NONE
+        if v.rollout is not None:
+            operation += f", {v.rollout.updated}/{v.rollout.members} updated"
         ago = age(op.started_at or "", now) if op else ""
         operation += f" ({ago})" if ago else ""
         waiting = f"{op.blocked_by.rule}: {op.blocked_by.reason}" if op and op.blocked_by else NONE
@@ -254,6 +295,7 @@ def cluster_json(view: ClusterView) -> dict[str, Any]:
             "startedAt": op.started_at or None,
             "blockedBy": op.blocked_by.model_dump() if op.blocked_by else None,
         },
+        "rollout": rollout_json(view.rollout),
         "pools": [
             {
                 "name": p.name,
@@ -263,11 +305,24 @@ def cluster_json(view: ClusterView) -> dict[str, Any]:
                 "replicas": p.replicas,
                 "readyReplicas": p.ready,
                 "updatedReplicas": p.updated,
+                "revision": p.revision,
             }
             for p in view.pools
         ],
         "members": [member_json(m) for m in view.members],
         "conditions": [asdict(c) for c in view.conditions],
+    }
+
+
+def rollout_json(rollout: RolloutView | None) -> dict[str, Any] | None:
+    if rollout is None:
+        return None
+    return {
+        "type": rollout.type,
+        "updatedMembers": rollout.updated,
+        "members": rollout.members,
+        "currentMember": rollout.current,
+        "stalled": rollout.stalled,
     }
 
 
@@ -284,6 +339,8 @@ def member_json(m: MemberView) -> dict[str, Any]:
         "hostID": m.host_id,
         "version": m.version,
         "ready": m.ready,
+        "revision": m.revision,
+        "updated": m.updated,
         "activity": m.activity,
         "leaving": m.leaving,
         "decommission": None

@@ -3,9 +3,10 @@
 `cluster_view(cluster, pilots)` joins a CassandraCluster (spec and the status
 the operator writes) with its members' Pilots (the facts each pilot reports)
 into small frozen dataclasses that the renderers print. The operator's status
-is preferred; a Pilot fills what it lacks (load, operation mode, readiness)
-and says what is happening on the member itself (a decommission intent and
-its outcome).
+is preferred; a Pilot fills what it lacks (load, operation mode, readiness,
+revision) and says what is happening on the member itself (a decommission
+intent and its outcome). A rollout (members restarted one at a time onto
+their pool's revision) is read from `status.rollout` and `status.operation`.
 
 Objects are read as plain dicts, leniently (the operation and the spec pools
 through the API types, so defaults are the API's): a status tool must still show
@@ -25,8 +26,12 @@ from navigator.api.cassandra import CassandraNodePool
 from navigator.api.common import Operation
 from navigator.operator.builders.meta import CLUSTER_LABEL, POOL_LABEL
 from navigator.operator.builders.pilots import DECOMMISSION
+from navigator.operator.predicates import RESTARTED_MEMBER_SERVES, ROLLOUT_STALLED
+from navigator.operator.rollout import CONFIG_ROLLOUT, ROLLING_RESTART, UPGRADE
 
 SCALE_IN = "ScaleIn"
+ROLLOUTS = (UPGRADE, CONFIG_ROLLOUT, ROLLING_RESTART)
+RESTARTING, RESTART_STALLED, NEXT_TO_RESTART = "restarting", "restart stalled", "next to restart"
 UNKNOWN_STATE = "?"
 
 # What a node's operation mode says about the second letter of its state.
@@ -54,6 +59,7 @@ class PoolView:
     replicas: int
     ready: int
     updated: int
+    revision: str
 
 
 @dataclass(frozen=True)
@@ -86,11 +92,30 @@ class MemberView:
     activity: str
     decommission: Decommission | None
     last_error: str
+    revision: str
+    updated: bool | None
 
     @property
     def leaving(self) -> bool:
         """Whether the member is being removed from the ring."""
         return self.activity in ("decommissioning", "decommissioned")
+
+    @property
+    def rolling(self) -> bool:
+        """Whether the member is the one a rollout restarts (or waits for)."""
+        return self.activity in (RESTARTING, RESTART_STALLED, NEXT_TO_RESTART)
+
+
+@dataclass(frozen=True)
+class RolloutView:
+    """A rollout in progress: `updated` of `members` run the new revision and
+    serve again; `current` is the member being restarted or the next to go."""
+
+    type: str
+    updated: int
+    members: int
+    current: str
+    stalled: bool
 
 
 @dataclass(frozen=True)
@@ -107,6 +132,7 @@ class ClusterView:
     operation: Operation | None
     pools: tuple[PoolView, ...]
     members: tuple[MemberView, ...]
+    rollout: RolloutView | None
 
     @property
     def desired_members(self) -> int:
@@ -149,6 +175,22 @@ def operation_view(status: Obj) -> Operation | None:
         return None
 
 
+def rollout_view(status: Obj) -> RolloutView | None:
+    """The rollout in progress, None when there is none. Read field by field
+    (not through the API type) so that a field an operator of another version
+    adds or mistypes leaves that field empty, not the whole rollout hidden."""
+    rollout = _map(status.get("rollout"))
+    if not rollout:
+        return None
+    return RolloutView(
+        type=_str(rollout.get("type")),
+        updated=_int(rollout.get("updatedMembers")),
+        members=_int(rollout.get("members")),
+        current=_str(rollout.get("currentMember")),
+        stalled=rollout.get("stalled") is True,
+    )
+
+
 def _spec_pool(raw: Obj) -> CassandraNodePool | None:
     try:
         return CassandraNodePool.model_validate(raw)
@@ -174,6 +216,7 @@ def pool_views(spec: Obj, status: Obj) -> tuple[PoolView, ...]:
                 replicas=_int(seen.get("replicas")),
                 ready=_int(seen.get("readyReplicas")),
                 updated=_int(seen.get("updatedReplicas")),
+                revision=_str(seen.get("revision")),
             )
         )
     for name, seen in observed.items():
@@ -186,6 +229,7 @@ def pool_views(spec: Obj, status: Obj) -> tuple[PoolView, ...]:
                 replicas=_int(seen.get("replicas")),
                 ready=_int(seen.get("readyReplicas")),
                 updated=_int(seen.get("updatedReplicas")),
+                revision=_str(seen.get("revision")),
             )
         )
     return tuple(views)
@@ -235,6 +279,20 @@ def decommission_of(pilot: Obj) -> Decommission | None:
     )
 
 
+def restart_activity(name: str, operation: Operation | None) -> str:
+    """Where the member stands in a rollout, when it is the one the rollout
+    acts on: restarting (going down or not serving again yet), stalled (it
+    did not come back) or next to restart (waiting for a gate)."""
+    if operation is None or operation.type not in ROLLOUTS or operation.target != name:
+        return ""
+    rule = operation.blocked_by.rule if operation.blocked_by else ""
+    if rule == ROLLOUT_STALLED:
+        return RESTART_STALLED
+    if rule in ("", RESTARTED_MEMBER_SERVES):
+        return RESTARTING
+    return NEXT_TO_RESTART
+
+
 def activity(
     name: str, mode: str, decommission: Decommission | None, operation: Operation | None
 ) -> str:
@@ -246,6 +304,8 @@ def activity(
         return f"decommission {decommission.phase.lower()}"
     if decommission or targeted or mode == "LEAVING":
         return "decommissioning"
+    if restarting := restart_activity(name, operation):
+        return restarting
     if mode == "JOINING":
         return "joining"
     return ""
@@ -280,6 +340,7 @@ def member_view(
     decommission = decommission_of(pilot)
     ready = pilot_status.get("ready")
     pool_label = _str(_map(_map(pilot.get("metadata")).get("labels")).get(POOL_LABEL))
+    revision = _str(reported.get("revision")) or _str(pilot_status.get("revision"))
     return MemberView(
         name=name,
         pool=_str(reported.get("pool")) or pool_label or (pool.name if pool else ""),
@@ -295,7 +356,22 @@ def member_view(
         activity=activity(name, mode, decommission, operation),
         decommission=decommission,
         last_error=_str(pilot_status.get("lastError")),
+        revision=revision,
+        updated=updated_of(reported, revision, pool),
     )
+
+
+def updated_of(reported: Obj, revision: str, pool: PoolView | None) -> bool | None:
+    """Whether the member runs its pool's revision: the operator's word, else
+    its revision against the pool's. None when the pool has no revision: the
+    status comes from an operator without rollouts (the API server still
+    defaults `updated` to false, which would then say nothing true)."""
+    if pool is None or not pool.revision:
+        return None
+    said = reported.get("updated")
+    if isinstance(said, bool):
+        return said
+    return revision == pool.revision if revision else None
 
 
 def _first(*sources: Obj, key: str) -> str:
@@ -355,6 +431,7 @@ def cluster_view(cluster: Obj, pilots: Sequence[Obj]) -> ClusterView:
         operation=operation,
         pools=pools,
         members=tuple(members),
+        rollout=rollout_view(status),
     )
 
 

@@ -178,14 +178,14 @@ def test_table_shows_the_leaving_member_and_the_blocking_rule(
     assert lines[2] == f"Waiting on {BLOCKED['rule']}: {BLOCKED['reason']}"
     rows = {line.split()[0]: line.split() for line in lines if line.startswith(" demo-rack1-")}
     assert sorted(rows) == [f"demo-rack1-{i}" for i in range(4)]
-    assert rows["demo-rack1-3"][:10] == [
+    assert rows["demo-rack1-3"][:12] == [
         *("demo-rack1-3", "rack1", "dc1", "rack1", "UL", "LEAVING", "1.23", "MiB", "no"),
-        HOSTS[3],
+        *("-", "-", HOSTS[3]),  # no revision: this status predates rollouts
     ]
-    assert " ".join(rows["demo-rack1-3"][10:]) == (
+    assert " ".join(rows["demo-rack1-3"][12:]) == (
         f"decommissioning (intent {INTENT_ID} Running, attempt 1)"
     )
-    assert rows["demo-rack1-0"][4:10] == ["UN", "NORMAL", "1.20", "MiB", "yes", HOSTS[0]]
+    assert rows["demo-rack1-0"][4:12] == ["UN", "NORMAL", "1.20", "MiB", "yes", "-", "-", HOSTS[0]]
 
 
 def test_json_for_machines(local_cluster: Any, scale_in: str) -> None:
@@ -231,3 +231,87 @@ def test_a_missing_cluster_exits_1(local_cluster: Any, scale_in: str) -> None:
     proc = navigator_status(local_cluster, "nope", "-n", scale_in)
     assert proc.returncode == 1
     assert f"CassandraCluster {scale_in}/nope not found" in proc.stderr
+
+
+OLD, NEW = "a1b2c3d4e5f60718", "7c9e2f4a1b3d5e6f"
+STALLED = {
+    "rule": "RolloutStalled",
+    "reason": "demo-rack1-1 did not come back on the new revision (ImagePullBackOff)",
+}
+
+
+def rollout_status() -> dict[str, Any]:
+    """An upgrade halted at its second member, as the operator writes it."""
+    status = cluster_status()
+    revisions = [OLD, NEW, NEW]
+    members = status["members"][:3]
+    for i, m in enumerate(members):
+        m.update(revision=revisions[i], updated=revisions[i] == NEW)
+    members[1]["state"] = "DN"
+    status.update(
+        phase="Degraded",
+        readyMembers="2/3",
+        members=members,
+        nodePools=[
+            {
+                "name": "rack1",
+                "replicas": 3,
+                "readyReplicas": 2,
+                "updatedReplicas": 2,
+                "revision": NEW,
+            }
+        ],
+        operation={
+            "type": "Upgrade",
+            "target": "demo-rack1-1",
+            "startedAt": "2026-01-01T00:00:00Z",
+            "blockedBy": STALLED,
+        },
+        rollout={
+            "type": "Upgrade",
+            "updatedMembers": 1,
+            "members": 3,
+            "currentMember": "demo-rack1-1",
+            "stalled": True,
+        },
+    )
+    return status
+
+
+@pytest.fixture
+def stalled_upgrade(local_cluster: Any, namespace: str) -> str:
+    local_cluster.kubectl("create", "-n", namespace, "-f", "-", input=json.dumps(cluster_object()))
+    put_status(local_cluster, namespace, "cassandracluster", "demo", rollout_status())
+    return namespace
+
+
+def test_a_stalled_rollout(local_cluster: Any, stalled_upgrade: str) -> None:
+    proc = navigator_status(local_cluster, "demo", "-n", stalled_upgrade)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[2] == "Rollout    Upgrade  1/3 members updated  current demo-rack1-1  STALLED"
+    assert lines[3] == f"Waiting on {STALLED['rule']}: {STALLED['reason']}"
+    rows = {line.split()[0]: line.split() for line in lines if line.startswith(" demo-rack1-")}
+    # no Pilots: MODE, LOAD and READY are `-`, one cell each
+    assert [rows[f"demo-rack1-{i}"][8:10] for i in range(3)] == [
+        [OLD[:7], "no"],
+        [NEW[:7], "yes"],
+        [NEW[:7], "yes"],
+    ]
+    assert rows["demo-rack1-1"][-2:] == ["restart", "stalled"]
+    body = json.loads(
+        navigator_status(local_cluster, "demo", "-n", stalled_upgrade, "-o", "json").stdout
+    )
+    assert body["rollout"] == {
+        "type": "Upgrade",
+        "updatedMembers": 1,
+        "members": 3,
+        "currentMember": "demo-rack1-1",
+        "stalled": True,
+    }
+    assert [(m["revision"], m["updated"]) for m in body["members"]] == [
+        (OLD, False),
+        (NEW, True),
+        (NEW, True),
+    ]
+    assert body["pools"][0]["revision"] == NEW

@@ -205,3 +205,72 @@ def with_down_member() -> tuple[dict[str, Any], list[dict[str, Any]]]:
 
 def copy_of(obj: dict[str, Any]) -> dict[str, Any]:
     return copy.deepcopy(obj)
+
+
+OLD_REVISION, NEW_REVISION = "a1b2c3d4e5f60718", "7c9e2f4a1b3d5e6f"
+SERVES = {
+    "rule": "RestartedMemberServes",
+    "reason": f"demo-rack1-1 runs revision {NEW_REVISION} and does not serve yet:"
+    " operation mode STARTING",
+}
+STALLED = {
+    "rule": "RolloutStalled",
+    "reason": "demo-rack1-1 did not come back on the new revision (not serving 12 min after"
+    " it started: operation mode STARTING); nothing else restarts until it does, or until"
+    " the spec returns to the revision the other members run",
+}
+
+
+def rolling_upgrade(*, stalled: bool = False) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """An upgrade from 5.0.5 to 5.0.6, highest ordinal first: demo-rack1-2 is
+    done, demo-rack1-1 restarted and is not serving yet (or, `stalled`, has
+    not come back for too long), demo-rack1-0 still runs the old revision."""
+    revisions = [OLD_REVISION, NEW_REVISION, NEW_REVISION]
+    members = [member(i, "DN" if i == 1 else "UN") for i in range(3)]
+    for i, m in enumerate(members):
+        m.update(revision=revisions[i], updated=revisions[i] == NEW_REVISION)
+    members[0]["version"] = "5.0.5"
+    op = {
+        "type": "Upgrade",
+        "target": "demo-rack1-1",
+        "startedAt": "2026-01-01T00:00:00Z",
+        "blockedBy": STALLED if stalled else SERVES,
+    }
+    obj = cluster(op, members)
+    obj["status"].update(
+        phase="Degraded" if stalled else "Progressing",
+        readyMembers="2/3",
+        nodePools=[
+            {
+                "name": "rack1",
+                "replicas": 3,
+                "readyReplicas": 2,
+                "updatedReplicas": 2,
+                "revision": NEW_REVISION,
+            }
+        ],
+        conditions=[
+            condition("Available", "True", "MembersReady", "2 of 3 members ready"),
+            condition("Progressing", "True", "Upgrade", f"blocked by {op['blockedBy']['rule']}"),
+            condition("Degraded", "True", "RolloutStalled", STALLED["reason"])
+            if stalled
+            else condition("Degraded", "False", "AsExpected"),
+            condition("Paused", "False", "NotPaused"),
+        ],
+        rollout={
+            "type": "Upgrade",
+            "updatedMembers": 1,
+            "members": 3,
+            "currentMember": "demo-rack1-1",
+            "stalled": stalled,
+        },
+    )
+    pilots = [pilot(i) for i in range(3)]
+    for p in (pilots[0], pilots[2]):
+        p["status"]["facts"]["peers"] = [peer(0), peer(1, "DN"), peer(2)]
+    pilots[0]["status"]["facts"]["releaseVersion"] = "5.0.5"
+    pilots[1] = pilot(1, mode="STARTING")
+    pilots[1]["status"]["facts"]["peers"] = []
+    for p, revision in zip(pilots, revisions, strict=True):
+        p["status"]["revision"] = revision
+    return obj, pilots

@@ -16,6 +16,7 @@ from lightkube.config.models import Cluster, User
 from status_fixtures import scale_in_in_progress
 
 from navigator.status import cli as status_cli
+from navigator.status import kubeapi
 
 pytestmark = pytest.mark.unit
 
@@ -169,12 +170,12 @@ def test_kubeconfig_path(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Non
     second = tmp_path / "second"
     second.write_text("{}")
     monkeypatch.setenv("KUBECONFIG", f"{tmp_path / 'first'}:{second}")
-    assert status_cli.kubeconfig_path(None) == second
-    assert status_cli.kubeconfig_path("~/x") == Path("~/x").expanduser()
+    assert kubeapi.kubeconfig_path(None) == second
+    assert kubeapi.kubeconfig_path("~/x") == Path("~/x").expanduser()
     monkeypatch.setenv("KUBECONFIG", str(tmp_path / "none"))
-    assert status_cli.kubeconfig_path(None) == tmp_path / "none"
+    assert kubeapi.kubeconfig_path(None) == tmp_path / "none"
     monkeypatch.delenv("KUBECONFIG")
-    assert status_cli.kubeconfig_path(None) == Path("~/.kube/config").expanduser()
+    assert kubeapi.kubeconfig_path(None) == Path("~/.kube/config").expanduser()
 
 
 def test_watch_redraws_until_interrupted(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -183,7 +184,7 @@ def test_watch_redraws_until_interrupted(monkeypatch: pytest.MonkeyPatch) -> Non
     def show() -> str:
         calls.append(1)
         if len(calls) == 2:
-            raise status_cli.Unreachable("API gone")
+            raise kubeapi.Unreachable("API gone")
         if len(calls) == 3:
             raise KeyboardInterrupt
         return '{"items": []}'

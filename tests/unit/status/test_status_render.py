@@ -4,13 +4,24 @@ rows that matter, and the shape of `-o json`."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from status_fixtures import HOSTS, scale_in_in_progress, scale_in_refused, with_down_member
+from rich.console import Console
+from status_fixtures import (
+    HOSTS,
+    NEW_REVISION,
+    OLD_REVISION,
+    STALLED,
+    rolling_upgrade,
+    scale_in_in_progress,
+    scale_in_refused,
+    with_down_member,
+)
 
 from navigator.status.render import (
     age,
@@ -31,6 +42,8 @@ FIXTURES = {
     "scale-in": scale_in_in_progress,
     "scale-in-refused": scale_in_refused,
     "member-down": with_down_member,
+    "rollout": rolling_upgrade,
+    "rollout-stalled": lambda: rolling_upgrade(stalled=True),
 }
 
 
@@ -48,9 +61,10 @@ def row(text: str, first: str) -> list[str]:
 def test_cluster_table_snapshot(name: str) -> None:
     text = to_text(cluster_renderable(view(name), NOW))
     golden = SNAPSHOTS / f"{name}.txt"
-    if UPDATE or not golden.exists():
+    if UPDATE:
         golden.parent.mkdir(exist_ok=True)
         golden.write_text(text)
+    assert golden.exists(), f"no golden {golden.name}: create it with NAVIGATOR_UPDATE_SNAPSHOTS=1"
     assert text == golden.read_text(), "snapshot changed: rerun with NAVIGATOR_UPDATE_SNAPSHOTS=1"
 
 
@@ -72,19 +86,19 @@ def test_the_leaving_member_row() -> None:
     text = to_text(cluster_renderable(view("scale-in"), NOW))
     assert row(text, "MEMBER") == [
         *("MEMBER", "POOL", "DC", "RACK", "STATE", "MODE", "LOAD", "READY"),
-        *("HOST", "ID", "NOTE"),
+        *("REVISION", "UPDATED", "HOST", "ID", "NOTE"),
     ]
     assert row(text, "demo-rack1-3") == [
         *("demo-rack1-3", "rack1", "dc1", "rack1", "UL", "LEAVING", "1.18", "MiB", "no"),
-        HOSTS[3],
-        *("decommissioning", "(intent", "decommission-g2", "Running,"),
+        *("-", "-"),  # an operator without rollouts wrote the status: nothing to say
+        *(HOSTS[3], "decommissioning", "(intent"),
     ]
     assert "decommissioning (intent decommission-g2 Running, attempt 1)" in " ".join(text.split())
-    assert row(text, "demo-rack1-0")[:10] == [
+    assert row(text, "demo-rack1-0")[:12] == [
         *("demo-rack1-0", "rack1", "dc1", "rack1", "UN", "NORMAL", "1.21", "MiB", "yes"),
-        HOSTS[0],
+        *("-", "-", HOSTS[0]),
     ]
-    assert row(text, "rack1") == ["rack1", "dc1", "rack1", "3", "4", "4", "4"]
+    assert row(text, "rack1") == ["rack1", "dc1", "rack1", "3", "4", "4", "4", "-"]
 
 
 def test_a_narrow_terminal_keeps_whole_cells() -> None:
@@ -97,6 +111,7 @@ def test_down_member_and_no_operation() -> None:
     text = to_text(cluster_renderable(view("member-down"), NOW))
     assert "Operation  none (settled)" in text
     assert row(text, "demo-rack1-2")[4:6] == ["DN", "-"]
+    assert "Rollout" not in text
     assert "last error: cassandra exited 137" in text
     assert row(text, "Degraded") == [
         "Degraded",
@@ -130,8 +145,9 @@ def test_json_of_a_scale_in() -> None:
     assert set(body) == {
         *("name", "namespace", "version", "phase", "readyMembers", "desiredMembers"),
         *("paused", "generation", "observedGeneration", "operation", "pools", "members"),
-        "conditions",
+        *("rollout", "conditions"),
     }
+    assert body["rollout"] is None
     assert body["operation"] == {
         "type": "ScaleIn",
         "target": "demo-rack1-3",
@@ -150,6 +166,7 @@ def test_json_of_a_scale_in() -> None:
             "replicas": 4,
             "readyReplicas": 4,
             "updatedReplicas": 4,
+            "revision": "",
         }
     ]
     leaving = body["members"][3]
@@ -164,6 +181,8 @@ def test_json_of_a_scale_in() -> None:
         "hostID": HOSTS[3],
         "version": "5.0.6",
         "ready": False,
+        "revision": "",
+        "updated": None,
         "activity": "decommissioning",
         "leaving": True,
         "decommission": {
@@ -207,3 +226,64 @@ def test_json_of_a_settled_cluster_and_of_a_list() -> None:
 )
 def test_age(started: str, expected: str) -> None:
     assert age(started, NOW) == expected
+
+
+def test_a_rollout_line_between_the_operation_and_what_it_waits_on() -> None:
+    lines = to_text(cluster_renderable(view("rollout"), NOW)).splitlines()
+    assert lines[1] == "Operation  Upgrade demo-rack1-1, started 2026-01-01T00:00:00Z (5m7s ago)"
+    assert lines[2] == "Rollout    Upgrade  1/3 members updated  current demo-rack1-1"
+    assert lines[3].startswith("Waiting on RestartedMemberServes: demo-rack1-1 runs revision")
+
+
+def test_a_stalled_rollout_says_so_and_why() -> None:
+    lines = to_text(cluster_renderable(view("rollout-stalled"), NOW), width=300).splitlines()
+    assert lines[2] == "Rollout    Upgrade  1/3 members updated  current demo-rack1-1  STALLED"
+    assert lines[3] == f"Waiting on RolloutStalled: {STALLED['reason']}"
+
+
+def test_stalled_is_in_red() -> None:
+    console = Console(file=io.StringIO(), width=300, color_system="standard", record=True)
+    console.print(cluster_renderable(view("rollout-stalled"), NOW))
+    styled = console.export_text(styles=True)
+    assert "\x1b[1;31mSTALLED\x1b[0m" in styled
+    assert "\x1b[1;31mRolloutStalled\x1b[0m" in styled
+
+
+def test_member_rows_show_the_short_revision_and_whether_updated() -> None:
+    text = to_text(cluster_renderable(view("rollout"), NOW))
+    cells = {n: row(text, n) for n in ("demo-rack1-0", "demo-rack1-1", "demo-rack1-2")}
+    assert cells["demo-rack1-0"][9:11] == [OLD_REVISION[:7], "no"]
+    assert cells["demo-rack1-2"][9:11] == [NEW_REVISION[:7], "yes"]
+    assert cells["demo-rack1-1"][4:11] == [
+        *("DN", "STARTING", "1.19", "MiB", "no"),
+        *(NEW_REVISION[:7], "yes"),
+    ]
+    assert cells["demo-rack1-1"][12:] == ["restarting"]
+    assert row(text, "rack1")[-1] == NEW_REVISION[:7]
+    stalled = to_text(cluster_renderable(view("rollout-stalled"), NOW))
+    assert row(stalled, "demo-rack1-1")[12:] == ["restart", "stalled"]
+
+
+def test_summary_counts_the_rollout() -> None:
+    text = to_text(summary_renderable([view("rollout-stalled")], now=NOW), width=300)
+    line = " ".join(row(text, "demo"))
+    assert "Upgrade demo-rack1-1, 1/3 updated (5m7s)" in line
+    assert "RolloutStalled: demo-rack1-1 did not come back" in line
+
+
+def test_json_of_a_rollout() -> None:
+    body = cluster_json(view("rollout-stalled"))
+    assert body["rollout"] == {
+        "type": "Upgrade",
+        "updatedMembers": 1,
+        "members": 3,
+        "currentMember": "demo-rack1-1",
+        "stalled": True,
+    }
+    assert body["operation"]["blockedBy"] == STALLED
+    assert body["pools"][0]["revision"] == NEW_REVISION
+    assert [(m["revision"], m["updated"], m["activity"]) for m in body["members"]] == [
+        (OLD_REVISION, False, ""),
+        (NEW_REVISION, True, "restart stalled"),
+        (NEW_REVISION, True, ""),
+    ]

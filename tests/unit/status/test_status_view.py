@@ -9,16 +9,19 @@ import pytest
 from status_fixtures import (
     HOSTS,
     INTENT,
+    NEW_REVISION,
     NS,
+    OLD_REVISION,
     cluster,
     member,
     pilot,
+    rolling_upgrade,
     scale_in_in_progress,
     scale_in_refused,
     with_down_member,
 )
 
-from navigator.status.view import ClusterView, MemberView, cluster_view, pilots_of
+from navigator.status.view import ClusterView, MemberView, RolloutView, cluster_view, pilots_of
 
 pytestmark = pytest.mark.unit
 
@@ -193,3 +196,100 @@ def test_nameless_entries_are_skipped() -> None:
     obj = cluster(None, [{"pool": "rack1"}, member(0)])
     view = cluster_view(obj, [{"metadata": {}}, pilot(0)])
     assert [m.name for m in view.members] == ["demo-rack1-0"]
+
+
+def test_a_rollout_in_progress() -> None:
+    view = cluster_view(*rolling_upgrade())
+    assert view.rollout == RolloutView(
+        type="Upgrade", updated=1, members=3, current="demo-rack1-1", stalled=False
+    )
+    assert view.pools[0].revision == NEW_REVISION
+    members = by_name(view)
+    assert [(m.revision, m.updated) for m in view.members] == [
+        (OLD_REVISION, False),
+        (NEW_REVISION, True),
+        (NEW_REVISION, True),
+    ]
+    assert members["demo-rack1-1"].activity == "restarting"
+    assert members["demo-rack1-1"].rolling
+    assert not members["demo-rack1-1"].leaving
+    assert (members["demo-rack1-0"].activity, members["demo-rack1-0"].version) == ("", "5.0.5")
+
+
+def test_a_stalled_rollout() -> None:
+    view = cluster_view(*rolling_upgrade(stalled=True))
+    assert view.rollout is not None
+    assert view.rollout.stalled
+    assert by_name(view)["demo-rack1-1"].activity == "restart stalled"
+
+
+@pytest.mark.parametrize(
+    ("blocked_by", "expected"),
+    [
+        (None, "restarting"),  # just deleted its pod
+        ({"rule": "RestartedMemberServes", "reason": "r"}, "restarting"),
+        ({"rule": "RolloutStalled", "reason": "r"}, "restart stalled"),
+        ({"rule": "AllMembersUpNormal", "reason": "r"}, "next to restart"),
+    ],
+)
+def test_where_the_rollouts_member_stands(blocked_by: Any, expected: str) -> None:
+    obj, pilots = rolling_upgrade()
+    obj["status"]["operation"] = {"type": "RollingRestart", "target": "demo-rack1-0"}
+    if blocked_by is not None:
+        obj["status"]["operation"]["blockedBy"] = blocked_by
+    members = by_name(cluster_view(obj, pilots))
+    assert members["demo-rack1-0"].activity == expected
+    assert members["demo-rack1-1"].activity == ""
+
+
+def test_revision_from_the_pilot_and_updated_from_the_pools_revision() -> None:
+    """A status without member revisions (an older operator, or a member the
+    status does not list yet): the Pilot's revision, against the pool's."""
+    obj, pilots = rolling_upgrade()
+    for m in obj["status"]["members"]:
+        del m["revision"], m["updated"]
+    members = by_name(cluster_view(obj, pilots))
+    assert (members["demo-rack1-0"].revision, members["demo-rack1-0"].updated) == (
+        OLD_REVISION,
+        False,
+    )
+    assert (members["demo-rack1-2"].revision, members["demo-rack1-2"].updated) == (
+        NEW_REVISION,
+        True,
+    )
+    del obj["status"]["nodePools"][0]["revision"]
+    assert by_name(cluster_view(obj, pilots))["demo-rack1-2"].updated is None
+
+
+def test_updated_is_unknown_without_a_pool_revision() -> None:
+    """The API server defaults `updated` to false in a status written by an
+    operator without rollouts; with no pool revision it says nothing."""
+    obj, pilots = scale_in_in_progress()
+    for m in obj["status"]["members"]:
+        m.update(revision="", updated=False)
+    assert {m.updated for m in cluster_view(obj, pilots).members} == {None}
+
+
+def test_no_rollout_no_revisions() -> None:
+    view = cluster_view(*scale_in_in_progress())
+    assert view.rollout is None
+    assert {(m.revision, m.updated) for m in view.members} == {("", None)}
+
+
+def test_odd_rollout_and_revision_fields_are_left_empty() -> None:
+    obj, pilots = rolling_upgrade()
+    obj["status"]["rollout"] = {
+        "type": 3,
+        "updatedMembers": "1",
+        "members": 3,
+        "currentMember": None,
+        "stalled": "yes",
+        "fromTheFuture": True,
+    }
+    obj["status"]["members"][0].update(revision=7, updated="no")
+    pilots[0]["status"]["revision"] = ["x"]
+    view = cluster_view(obj, pilots)
+    assert view.rollout == RolloutView(type="", updated=0, members=3, current="", stalled=False)
+    assert (view.members[0].revision, view.members[0].updated) == ("", None)
+    obj["status"]["rollout"] = "junk"
+    assert cluster_view(obj, pilots).rollout is None
