@@ -1,5 +1,10 @@
 #!/usr/bin/env bash
-# Fetch the pinned Apache Cassandra into the cache, once per version.
+# Fetch Apache Cassandra into the cache, once per version.
+#
+#   hack/fetch-cassandra.sh [VERSION...]
+#
+# Without arguments: the versions in $CASSANDRA_VERSIONS (space-separated) if
+# set, else the pinned CASSANDRA_VERSION from src/navigator/versions.env.
 #
 # Maven Central does not publish the binary tarball
 # (org.apache.cassandra:apache-cassandra:<v>:tar.gz:bin) for the 5.0 line, so
@@ -13,9 +18,13 @@ set -euo pipefail
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # shellcheck disable=SC1091
 source "${repo_root}/src/navigator/versions.env"
-version="${1:-${CASSANDRA_VERSION}}"
 cache="${NAVIGATOR_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/navigator}"
-dest="${cache}/cassandra/${version}"
+
+if [[ $# -gt 0 ]]; then
+  versions=("$@")
+else
+  read -r -a versions <<<"${CASSANDRA_VERSIONS:-${CASSANDRA_VERSION}}"
+fi
 
 # bin/ and conf/ are ours and tiny: refresh them from the repository every time.
 install_scripts() {
@@ -26,16 +35,29 @@ install_scripts() {
   chmod 0755 "${into}/bin/"*
 }
 
-if [[ -f "${dest}/.complete" ]]; then
-  install_scripts "${dest}"
-  echo "cassandra ${version}: cached in ${dest}"
-  exit 0
-fi
+fetch_one() {
+  local version="$1" dest="${cache}/cassandra/$1" work start
+  if [[ ! "${version}" =~ ^[0-9]+\.[0-9]+\.[0-9]+$ ]]; then
+    echo "cassandra: not a release version: '${version}'" >&2
+    return 2
+  fi
+  mkdir -p "${cache}/cassandra"
+  # One fetch per version at a time (another `make cassandra` may be running).
+  exec 9>"${cache}/cassandra/.${version}.lock"
+  flock 9
 
-work="$(mktemp -d "${cache}/cassandra-fetch.XXXXXX" 2>/dev/null || { mkdir -p "${cache}"; mktemp -d "${cache}/cassandra-fetch.XXXXXX"; })"
-trap 'rm -rf "${work}"' EXIT
+  if [[ -f "${dest}/.complete" ]]; then
+    install_scripts "${dest}"
+    echo "cassandra ${version}: cached in ${dest}"
+    exec 9>&-
+    return 0
+  fi
 
-cat >"${work}/pom.xml" <<POM
+  work="$(mktemp -d "${cache}/cassandra-fetch.XXXXXX")"
+  # shellcheck disable=SC2064  # expand now: ${work} is local
+  trap "rm -rf '${work}'" EXIT
+
+  cat >"${work}/pom.xml" <<POM
 <project xmlns="http://maven.apache.org/POM/4.0.0">
   <modelVersion>4.0.0</modelVersion>
   <groupId>dev.navigator</groupId>
@@ -52,17 +74,24 @@ cat >"${work}/pom.xml" <<POM
 </project>
 POM
 
-start=$(date +%s)
-echo "cassandra ${version}: resolving cassandra-all and its runtime dependencies with mvn"
-mvn -q -f "${work}/pom.xml" dependency:copy-dependencies \
-  -DincludeScope=runtime -DoutputDirectory="${work}/dist/lib"
+  start=$(date +%s)
+  echo "cassandra ${version}: resolving cassandra-all and its runtime dependencies with mvn"
+  mvn -q -f "${work}/pom.xml" dependency:copy-dependencies \
+    -DincludeScope=runtime -DoutputDirectory="${work}/dist/lib"
 
-install_scripts "${work}/dist"
-mkdir -p "${work}/dist/data" "${work}/dist/logs"
-echo "${version}" >"${work}/dist/VERSION"
-touch "${work}/dist/.complete"
+  install_scripts "${work}/dist"
+  mkdir -p "${work}/dist/data" "${work}/dist/logs"
+  echo "${version}" >"${work}/dist/VERSION"
+  touch "${work}/dist/.complete"
 
-mkdir -p "$(dirname "${dest}")"
-rm -rf "${dest}"
-mv "${work}/dist" "${dest}"
-echo "cassandra ${version}: fetched into ${dest} in $(($(date +%s) - start))s"
+  rm -rf "${dest}"
+  mv "${work}/dist" "${dest}"
+  rm -rf "${work}"
+  trap - EXIT
+  exec 9>&-
+  echo "cassandra ${version}: fetched into ${dest} in $(($(date +%s) - start))s"
+}
+
+for version in "${versions[@]}"; do
+  fetch_one "${version}"
+done

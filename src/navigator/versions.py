@@ -33,7 +33,14 @@ class Versions:
     etcd: str
     coredns: str
     cassandra: str
+    # The version rolling-upgrade tests move a cluster to (from `cassandra`).
+    cassandra_upgrade: str
     jolokia: str
+
+    @property
+    def cassandra_versions(self) -> tuple[str, ...]:
+        """Every Cassandra `make cassandra` fetches and builds images for, default first."""
+        return tuple(dict.fromkeys((self.cassandra, self.cassandra_upgrade)))
 
 
 @cache
@@ -44,5 +51,6 @@ def pinned() -> Versions:
         etcd=pins["ETCD_VERSION"],
         coredns=pins["COREDNS_VERSION"],
         cassandra=pins["CASSANDRA_VERSION"],
+        cassandra_upgrade=pins["CASSANDRA_UPGRADE_VERSION"],
         jolokia=pins["JOLOKIA_VERSION"],
     )

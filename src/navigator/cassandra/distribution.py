@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,6 +13,7 @@ JVM_OPTIONS_FILE = "jvm17-server.options"
 TOOLS_LOGBACK = "logback-tools.xml"
 DAEMON_CLASS = "org.apache.cassandra.service.CassandraDaemon"
 NODETOOL_CLASS = "org.apache.cassandra.tools.NodeTool"
+_RELEASE = re.compile(r"[0-9]+\.[0-9]+\.[0-9]+")
 
 
 class DistributionMissing(FileNotFoundError):
@@ -27,10 +29,13 @@ class Distribution:
 
     @classmethod
     def from_cache(cls, version: str | None = None, root: Path | None = None) -> Distribution:
-        v = version or pinned_cassandra_version()
+        v = check_version(version or pinned_cassandra_version())
         dist = cls(version=v, home=(root or cache_root()) / "cassandra" / v)
         if not (dist.home / ".complete").is_file():
-            raise DistributionMissing(f"Cassandra {v} is not fetched; run `make cassandra`")
+            raise DistributionMissing(
+                f"Cassandra {v} is not fetched; run `make cassandra` "
+                f"(or `hack/build-images.sh {v}` for a version that is not pinned)"
+            )
         return dist
 
     @property
@@ -59,6 +64,13 @@ class Distribution:
 
 def pinned_cassandra_version() -> str:
     return pinned().cassandra
+
+
+def check_version(version: str) -> str:
+    """``version`` if it is a release number (``5.0.8``): it names cache and image paths."""
+    if not _RELEASE.fullmatch(version):
+        raise ValueError(f"not a Cassandra release version: {version!r}")
+    return version
 
 
 def parse_jvm_options(text: str) -> list[str]:

@@ -4,19 +4,27 @@ A pod spec written for the official image (``/opt/cassandra``, ``/etc/cassandra`
 ``/var/lib/cassandra``, ``docker-entrypoint.sh`` + ``cassandra -f``) runs
 unchanged on the local cluster. The layer hard-links the cached distribution's
 jars instead of copying them, so an image costs a few kilobytes of new data.
+
+One image per fetched version: ``ensure("5.0.8")`` builds ``cassandra:5.0.8``
+unless the stored one is current (``python -m navigator.cassandra.image
+[VERSION...]`` does the same; without arguments, the pinned version).
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
+import sys
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from navigator.cassandra.config import NodeConfig, render_cassandra_yaml, render_rackdc
-from navigator.cassandra.distribution import Distribution
-from navigator.local.images import Image, ImageConfig, build_image, image_dir
+from navigator.cassandra.distribution import Distribution, check_version
+from navigator.local.images import Image, ImageConfig, build_image, image_dir, load_image
+from navigator.versions import pinned
 
 IMAGE_NAME = "cassandra"
 CASSANDRA_HOME = "/opt/cassandra"
@@ -24,6 +32,8 @@ CASSANDRA_CONF = "/etc/cassandra"
 DATA_DIR = "/var/lib/cassandra"
 LOG_DIR = "/var/log/cassandra"
 ENTRYPOINT_SCRIPT = "/usr/local/bin/docker-entrypoint.sh"
+# Digest of what the layer was built from (see `layer_stamp`); not in the pilot image.
+STAMP = f"{CASSANDRA_HOME}/.navigator-image-stamp"
 BASE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 ENTRYPOINT_TEXT = """#!/bin/sh
@@ -106,14 +116,75 @@ def materialize(plan: LayerPlan, layer: Path) -> None:
         _under(layer, target).mkdir(parents=True, exist_ok=True)
 
 
+def layer_stamp(version: str, plan: LayerPlan) -> str:
+    """A digest of everything the layer is made of: version, written files, link
+    targets and the linked trees' file names, sizes and contents."""
+    digest = hashlib.sha256(f"{version}\n{image_config().to_json()}\n".encode())
+    for target, (text, mode) in sorted(plan.files.items()):
+        digest.update(f"file {target} {mode:o} {len(text)}\n".encode())
+        digest.update(text.encode())
+    for target, points_to in sorted(plan.symlinks.items()):
+        digest.update(f"symlink {target} {points_to}\n".encode())
+    for target in sorted(plan.dirs):
+        digest.update(f"dir {target}\n".encode())
+    for target, source in sorted(plan.links.items()):
+        for path in sorted(p for p in source.rglob("*") if p.is_file()):
+            name = f"{target}/{path.relative_to(source)}"
+            digest.update(f"link {name} {path.stat().st_size}\n".encode())
+            digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()
+
+
 def build_cassandra_image(dist: Distribution, root: Path | None = None) -> Image:
     """(Re)build ``cassandra:<version>`` from the fetched distribution."""
     directory = image_dir(image_ref(dist.version), root)
     directory.parent.mkdir(parents=True, exist_ok=True)
+    plan = layer_plan(dist)
     with tempfile.TemporaryDirectory(dir=directory.parent, prefix=".build-") as tmp:
         layer = Path(tmp) / "layer"
-        materialize(layer_plan(dist), layer)
+        materialize(plan, layer)
+        _under(layer, STAMP).write_text(layer_stamp(dist.version, plan) + "\n")
         return build_image(image_ref(dist.version), layer, image_config(), root)
+
+
+def current(dist: Distribution, root: Path | None = None) -> bool:
+    """Is the stored ``cassandra:<version>`` built from this very distribution and conf?"""
+    try:
+        image = load_image(image_ref(dist.version), root)
+        stamp = _under(image.layer, STAMP).read_text().strip()
+    except (LookupError, OSError):
+        return False
+    return stamp == layer_stamp(dist.version, layer_plan(dist))
+
+
+def distribution_for(
+    version: str | None, dist: Distribution | None = None, root: Path | None = None
+) -> Distribution:
+    """The distribution to build from: ``dist`` if given (it must be ``version``),
+    else the fetched ``version`` (default: the pinned one) from the cache."""
+    if dist is None:
+        return Distribution.from_cache(version, root)
+    if version is not None and version != dist.version:
+        raise ValueError(f"asked for Cassandra {version} but given a {dist.version} distribution")
+    return dist
+
+
+def ensure(
+    version: str | None = None, *, dist: Distribution | None = None, root: Path | None = None
+) -> str:
+    """Build ``cassandra:<version>`` (default: the pinned version) unless the stored
+    image is current; returns its reference. The version must be fetched
+    (`hack/fetch-cassandra.sh VERSION`), else `DistributionMissing`."""
+    dist = distribution_for(version, dist, root)
+    if not current(dist, root):
+        build_cassandra_image(dist, root)
+    return image_ref(dist.version)
+
+
+def versions_from_argv(argv: Sequence[str]) -> list[str]:
+    """The versions named on a command line, default the pinned one; duplicates dropped."""
+    versions = list(dict.fromkeys(argv)) or [pinned().cassandra]
+    return [check_version(v) for v in versions]
 
 
 def _under(layer: Path, absolute: str) -> Path:
@@ -132,9 +203,14 @@ def link_tree(source: Path, dest: Path) -> None:
     shutil.copytree(source, dest, copy_function=link, symlinks=True)
 
 
-def main() -> None:
-    image = build_cassandra_image(Distribution.from_cache())
-    print(f"built {image.ref} in {image.layer.parent}")
+def main(argv: Sequence[str] | None = None) -> None:
+    for version in versions_from_argv(sys.argv[1:] if argv is None else argv):
+        dist = Distribution.from_cache(version)
+        if current(dist):
+            print(f"{image_ref(version)}: current")
+        else:
+            image = build_cassandra_image(dist)
+            print(f"built {image.ref} in {image.layer.parent}")
 
 
 if __name__ == "__main__":

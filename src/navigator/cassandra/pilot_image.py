@@ -11,6 +11,11 @@ cluster exactly as on a real one.
 The project is installed from a wheel built from the working tree, with the
 dependency versions of ``uv.lock``. A stamp of the sources makes a rebuild a
 no-op when nothing changed, so test fixtures may call `ensure` freely.
+
+One image per fetched Cassandra version: ``ensure()`` is the pinned
+``CASSANDRA_VERSION``, ``ensure("5.0.8")`` (``pinned().cassandra_upgrade``)
+the upgrade target. ``python -m navigator.cassandra.pilot_image [VERSION...]``
+ensures those (default: the pinned one) and the operator's image.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import os
 import subprocess
 import sys
 import tempfile
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -28,10 +34,12 @@ from navigator.cassandra.distribution import Distribution
 from navigator.cassandra.image import (
     BASE_PATH,
     CASSANDRA_HOME,
+    distribution_for,
     image_config,
     layer_plan,
     link_tree,
     materialize,
+    versions_from_argv,
 )
 from navigator.local.images import Image, ImageConfig, build_image, image_dir, load_image
 from navigator.local.paths import cache_root
@@ -157,11 +165,19 @@ def current(dist: Distribution, repo: Path = REPO_ROOT, root: Path | None = None
     return stamp == source_stamp(repo, f"{dist.version} {jar.stat().st_size}")
 
 
-def ensure(dist: Distribution | None = None, repo: Path = REPO_ROOT) -> str:
-    """Build the image unless it is current; returns its reference."""
-    dist = dist or Distribution.from_cache()
-    if not current(dist, repo):
-        build_pilot_image(dist, repo)
+def ensure(
+    version: str | None = None,
+    repo: Path = REPO_ROOT,
+    *,
+    dist: Distribution | None = None,
+    root: Path | None = None,
+) -> str:
+    """Build ``navigator-cassandra:<version>`` (default: the pinned version) unless
+    it is current; returns its reference. The version must be fetched
+    (`make cassandra` fetches every pinned one), else `DistributionMissing`."""
+    dist = distribution_for(version, dist, root)
+    if not current(dist, repo, root):
+        build_pilot_image(dist, repo, root)
     return image_ref(dist.version)
 
 
@@ -233,13 +249,14 @@ def build_operator_image(repo: Path = REPO_ROOT, root: Path | None = None) -> Im
         return build_image(operator_image_ref(), layer, operator_image_config(), root)
 
 
-def main() -> None:
-    dist = Distribution.from_cache()
-    if current(dist):
-        print(f"{image_ref(dist.version)}: current")
-    else:
-        image = build_pilot_image(dist)
-        print(json.dumps({"built": image.ref, "in": str(image.layer.parent)}))
+def main(argv: Sequence[str] | None = None) -> None:
+    for version in versions_from_argv(sys.argv[1:] if argv is None else argv):
+        dist = Distribution.from_cache(version)
+        if current(dist):
+            print(f"{image_ref(version)}: current")
+        else:
+            image = build_pilot_image(dist)
+            print(json.dumps({"built": image.ref, "in": str(image.layer.parent)}))
     operator = build_operator_image()
     print(f"{operator.ref}: ready")
 

@@ -39,8 +39,8 @@ NAME = "roll"
 RACKS = ("rack1", "rack2", "rack3")
 MEMBERS = tuple(f"{NAME}-{rack}-0" for rack in RACKS)
 SELECTOR = f"navigator.dev/cluster={NAME}"
-VERSION = pinned("CASSANDRA_VERSION")
-UPGRADE = pinned("CASSANDRA_UPGRADE_VERSION")
+VERSION = pinned().cassandra
+UPGRADE = pinned().cassandra_upgrade
 MISSING = "5.0.7"  # a valid version whose image the local cluster does not have
 JOIN = 420.0
 ROLL = 3 * JOIN
