@@ -117,6 +117,10 @@ class Observed:
     generation: int
     pools: tuple[PoolState, ...] = field(default_factory=tuple)
     now: datetime = field(default_factory=lambda: datetime.now(UTC))
+    # The rollout the stored status records ('' if none): after the last
+    # member's restart nothing is outdated, but the rollout lasts until that
+    # member serves again.
+    rollout: str = ""
 
     def members(self) -> Iterator[Member]:
         for pool in self.pools:

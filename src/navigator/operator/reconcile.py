@@ -163,7 +163,13 @@ def observe(world: World, now: datetime) -> Observed:
         generation=int(world.raw["metadata"].get("generation") or 0),
         pools=tuple(_pool_state(world, p) for p in world.cluster.spec.node_pools),
         now=now,
+        rollout=_recorded_rollout(world.raw),
     )
+
+
+def _recorded_rollout(raw: dict[str, Any]) -> str:
+    rollout = (raw.get("status") or {}).get("rollout") or {}
+    return str(rollout.get("type") or "") if isinstance(rollout, dict) else ""
 
 
 class Reconciler:

@@ -11,7 +11,9 @@ operator killed at any moment resumes where the world is.
 
 Order (each step returns when it has something to say):
 
-1. nothing outdated → None (the rollout is over);
+1. nothing outdated → None (the rollout is over), unless the status records
+   a rollout and a member does not serve yet: the last member restarted →
+   `Wait` (RestartedMemberServes);
 2. a member's pod terminating or absent → `Wait` (RestartedMemberServes);
 3. a member on the new revision that does not serve:
    its pod is stuck (image pull, crash loop, unschedulable) or it has not
@@ -76,7 +78,7 @@ def next_restart(observed: Observed) -> RestartMember | Wait | None:
     pool's revision."""
     stale = all_outdated(observed)
     if not stale:
-        return None
+        return _in_flight(observed, observed.rollout) if observed.rollout else None
     kind = rollout_kind(observed)
     if (waiting := _in_flight(observed, kind)) is not None:
         return waiting

@@ -33,7 +33,7 @@ from navigator.versions import pinned
 
 from .conftest import Env
 
-pytestmark = [pytest.mark.e2e]
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1500)]
 
 NAME = "roll"
 RACKS = ("rack1", "rack2", "rack3")
@@ -116,6 +116,9 @@ class Sampler:
     uids: dict[str, list[str]] = field(default_factory=dict)
     down_since: dict[str, float] = field(default_factory=dict)
     outages: list[tuple[str, float, float]] = field(default_factory=list)  # member, down, up
+    # When each incarnation (UID) was first seen, and first seen terminating.
+    seen_at: dict[str, float] = field(default_factory=dict)
+    ending_at: dict[str, float] = field(default_factory=dict)
     max_down: int = 0
     worst: list[str] = field(default_factory=list)
     stop: threading.Event = field(default_factory=threading.Event)
@@ -127,9 +130,13 @@ class Sampler:
         for member in MEMBERS:
             pod = seen.get(member)
             if pod is not None:
+                uid = pod["metadata"]["uid"]
                 history = self.uids.setdefault(member, [])
-                if not history or history[-1] != pod["metadata"]["uid"]:
-                    history.append(pod["metadata"]["uid"])
+                if not history or history[-1] != uid:
+                    history.append(uid)
+                self.seen_at.setdefault(uid, now)
+                if pod["metadata"].get("deletionTimestamp"):
+                    self.ending_at.setdefault(uid, now)
             if is_ready(pod):
                 if member in self.down_since:
                     self.outages.append((member, self.down_since.pop(member), now))
@@ -198,17 +205,31 @@ def restart_events(env: Env) -> list[dict[str, Any]]:
 
 
 def overhead_lines(sampler: Sampler) -> list[str]:
-    """Per member: how long it was down (drain, stop, start, rejoin), and the
-    gap between a member serving again and the next one going down (the
-    operator's own share of a rolling restart)."""
-    outages = sorted(sampler.outages, key=lambda o: o[1])
-    lines = [f"{m}: down {up - down:.1f} s" for m, down, up in outages]
-    gaps = [outages[i + 1][1] - outages[i][2] for i in range(len(outages) - 1)]
-    if gaps:
+    """Per restarted member: how long its old pod took to stop (the pilot's
+    drain, then Cassandra's exit), how long until its new pod existed (the
+    StatefulSet controller), how long the new pod took to be Ready (Cassandra
+    starting and rejoining, plus the readiness probe's period), and the gap
+    between one member Ready and the next one being deleted (the operator's
+    own share). Sampled every 0.5 s."""
+    sampler.sample()
+    lines, gaps = [], []
+    previous_ready: float | None = None
+    for member, down, up in sorted(sampler.outages, key=lambda o: o[1]):
+        uids = sampler.uids.get(member, [])
+        if len(uids) < 2:
+            continue
+        old, new = uids[-2], uids[-1]
+        ending, created = sampler.ending_at.get(old, down), sampler.seen_at.get(new, up)
         lines.append(
-            "gaps between a member Ready and the next one going down: "
-            + ", ".join(f"{g:.1f} s" for g in gaps)
+            f"{member}: stop {created - ending:.1f} s (drain + exit + new pod created),"
+            f" start {up - created:.1f} s (new pod → Ready), down {up - down:.1f} s"
         )
+        if previous_ready is not None:
+            gaps.append(ending - previous_ready)
+        previous_ready = up
+    if gaps:
+        said = ", ".join(f"{g:.1f} s" for g in gaps)
+        lines.append(f"operator gap, member Ready → next member deleted: {said}")
     return lines
 
 

@@ -306,3 +306,21 @@ def test_stall_uses_the_injected_clock() -> None:
     action = next_restart(later)
     assert isinstance(action, Wait)
     assert action.rule == p.ROLLOUT_STALLED
+
+
+def test_the_rollout_lasts_until_the_last_restarted_member_serves() -> None:
+    """Nothing is outdated once the last member's pod is recreated, but the
+    rollout recorded in status goes on until that member serves."""
+    obs = restarted(new_revision(observed([("a", 2, 2)])), "c-a-0", serving=True)
+    obs = restarted(obs, "c-a-1", serving=False)
+    assert next_restart(obs) is None  # nothing recorded: a fresh member, not a rollout
+    recorded = replace(obs, rollout="Upgrade")
+    action = next_restart(recorded)
+    assert isinstance(action, Wait)
+    assert (action.rule, action.operation, action.target) == (
+        p.RESTARTED_MEMBER_SERVES,
+        "Upgrade",
+        "c-a-1",
+    )
+    done = restarted(recorded, "c-a-1", serving=True)
+    assert next_restart(done) is None
