@@ -1,4 +1,4 @@
-"""The data-integrity checker: write during an operation, then prove nothing acknowledged was lost.
+"""The data-integrity checker: write during an operation, then prove every replica kept every ack.
 
 The report logic is pure and always importable. `DataChecker` needs
 cassandra-driver and is imported on first use, so ``navigator`` itself starts
@@ -9,7 +9,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from navigator.checker.report import Attempt, Outcome, ReadBack, Report, RunInfo, build_report
+from navigator.checker.report import (
+    Attempt,
+    Failure,
+    Outcome,
+    ReadBack,
+    ReplicaRead,
+    Report,
+    RunInfo,
+    build_report,
+)
 
 if TYPE_CHECKING:
     from navigator.checker.connection import ConnectionSettings
@@ -19,8 +28,10 @@ __all__ = [
     "Attempt",
     "ConnectionSettings",
     "DataChecker",
+    "Failure",
     "Outcome",
     "ReadBack",
+    "ReplicaRead",
     "Report",
     "RunInfo",
     "Settings",

@@ -47,7 +47,15 @@ PROGRESS_EVERY = 5.0
     "--read-consistency",
     default="AUTO",
     show_default=True,
-    help="AUTO reads at ALL when every node is up, else QUORUM.",
+    help="AUTO reads every replica of every row alone (at ONE) and reports missing copies "
+    "per replica; a level (QUORUM, ALL...) reads the cluster at that level instead.",
+)
+@click.option(
+    "--settle-timeout",
+    type=click.FloatRange(min=0),
+    default=60.0,
+    show_default=True,
+    help="Seconds to wait for every replica to be up and its hints delivered before verifying.",
 )
 @click.option("--request-timeout", type=float, default=10.0, show_default=True)
 @click.option("-o", "--output", type=click.Choice(["text", "json"]), default="text")
@@ -63,12 +71,14 @@ def check_data(
     concurrency: int,
     write_consistency: str,
     read_consistency: str,
+    settle_timeout: float,
     request_timeout: float,
     output: str,
 ) -> None:
-    """Write uniquely identified rows continuously, then read them back and report.
+    """Write uniquely identified rows continuously, then read them back from every replica.
 
-    Exits 1 when an acknowledged write is missing (or could not be checked).
+    Exits 1 when an acknowledged row is missing on any replica that owns it,
+    could not be checked, or the run cannot prove durability (see the report).
     """
     try:
         from navigator.checker.connection import ConnectionSettings
@@ -84,6 +94,7 @@ def check_data(
             concurrency=concurrency,
             write_consistency=write_consistency,
             read_consistency=read_consistency,
+            settle_timeout=settle_timeout,
             connection=ConnectionSettings(port=port, dc=dc, request_timeout=request_timeout),
         )
         points = [point.strip() for point in contact_points.split(",") if point.strip()]

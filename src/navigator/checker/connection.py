@@ -1,8 +1,16 @@
-"""Connecting to Cassandra the way a careful application would.
+"""Connecting to Cassandra the way a careful application would, and reading one replica alone.
 
-Token-aware routing over the local DC, client timeouts, a retry policy that
-moves on to the next host (every checker statement is idempotent), and quick
-reconnection, so that losing one node for a moment costs few failed requests.
+Writes: token-aware routing over the local DC, client timeouts, a retry
+policy that moves on to the next host (every checker statement is
+idempotent), and quick reconnection, so that losing one node for a moment
+costs few failed requests.
+
+Per-replica reads use `REPLICA_PROFILE`: the request is sent to one host
+(``host=``), the retry policy never retries (the caller retries, on the same
+host) and there is no speculative execution, so no answer can come from
+another coordinator. The table is created with ``speculative_retry = 'NONE'``
+so the coordinator does not ask a second replica either, and with
+``read_repair = 'NONE'`` so reading never heals what the checker measures.
 The driver has no type stubs; its objects stay ``Any`` inside this package.
 """
 
@@ -21,11 +29,16 @@ from cassandra.cluster import (  # type: ignore[import-untyped]
 from cassandra.policies import (  # type: ignore[import-untyped]
     ConstantReconnectionPolicy,
     DCAwareRoundRobinPolicy,
+    FallthroughRetryPolicy,
+    NoSpeculativeExecutionPolicy,
     RetryPolicy,
     TokenAwarePolicy,
 )
 
-from navigator.checker.schema import Table
+from navigator.checker.consistency import Replication
+from navigator.checker.schema import TABLE_OPTIONS, Table
+
+REPLICA_PROFILE = "navigator-replica"
 
 
 @dataclass(frozen=True)
@@ -74,11 +87,24 @@ class IdempotentRetryPolicy(RetryPolicy):  # type: ignore[misc]
         return self._next(retry_num)
 
 
+def _routing(settings: ConnectionSettings) -> Any:
+    return TokenAwarePolicy(DCAwareRoundRobinPolicy(local_dc=settings.dc or ""))
+
+
 def open_cluster(contact_points: Sequence[str], settings: ConnectionSettings) -> Any:
     """A driver ``Cluster`` (not yet connected) with the checker's policies."""
     profile = ExecutionProfile(
-        load_balancing_policy=TokenAwarePolicy(DCAwareRoundRobinPolicy(local_dc=settings.dc or "")),
+        load_balancing_policy=_routing(settings),
         retry_policy=IdempotentRetryPolicy(settings.retries),
+        request_timeout=settings.request_timeout,
+    )
+    # Same routing (so the same hosts get connection pools), but requests are
+    # host-targeted, never retried by the driver and never speculated.
+    replica = ExecutionProfile(
+        load_balancing_policy=_routing(settings),
+        retry_policy=FallthroughRetryPolicy(),
+        speculative_execution_policy=NoSpeculativeExecutionPolicy(),
+        consistency_level=ConsistencyLevel.ONE,
         request_timeout=settings.request_timeout,
     )
     options: dict[str, Any] = {}
@@ -87,7 +113,7 @@ def open_cluster(contact_points: Sequence[str], settings: ConnectionSettings) ->
     return Cluster(
         list(contact_points),
         port=settings.port,
-        execution_profiles={EXEC_PROFILE_DEFAULT: profile},
+        execution_profiles={EXEC_PROFILE_DEFAULT: profile, REPLICA_PROFILE: replica},
         connect_timeout=settings.connect_timeout,
         reconnection_policy=ConstantReconnectionPolicy(delay=1.0, max_attempts=None),
         **options,
@@ -102,18 +128,34 @@ def local_dc(session: Any) -> str:
 
 
 def ensure_schema(session: Any, table: Table, *, dc: str, replication_factor: int) -> None:
-    """Create the keyspace (NetworkTopologyStrategy, {dc: rf}) and table if missing."""
+    """Create the keyspace (NetworkTopologyStrategy, {dc: rf}) and table if missing,
+    and give an existing table the options per-replica reads rely on."""
     session.execute(table.create_keyspace(dc, replication_factor), timeout=60)
     session.execute(table.create_table(), timeout=60)
+    if table_options(session, table) != TABLE_OPTIONS:
+        session.execute(table.alter_options(), timeout=60)
 
 
-def replication(session: Any, keyspace: str) -> str:
-    """The keyspace's replication as ``dc:rf[,dc:rf]`` (or the strategy's own settings)."""
+def table_options(session: Any, table: Table) -> dict[str, str]:
+    """The table's current values of the options in `TABLE_OPTIONS`."""
+    row = session.execute(
+        "SELECT speculative_retry, read_repair FROM system_schema.tables "
+        "WHERE keyspace_name = %s AND table_name = %s",
+        (table.keyspace, table.name),
+    ).one()
+    if row is None:
+        return {}
+    # Cassandra shows speculative_retry 'NONE' as "NEVER".
+    speculative = "NONE" if str(row.speculative_retry).upper() == "NEVER" else row.speculative_retry
+    return {"speculative_retry": str(speculative), "read_repair": str(row.read_repair)}
+
+
+def replication(session: Any, keyspace: str) -> Replication:
+    """The keyspace's replication as ``system_schema`` has it."""
     row = session.execute(
         "SELECT replication FROM system_schema.keyspaces WHERE keyspace_name = %s", (keyspace,)
     ).one()
-    settings = {k: v for k, v in dict(row.replication).items() if k != "class"}
-    return ",".join(f"{k}:{v}" for k, v in sorted(settings.items()))
+    return Replication.from_schema(dict(row.replication) if row else {})
 
 
 def all_hosts_up(cluster: Any) -> bool:

@@ -1,17 +1,24 @@
-"""Pure accounting for one checker run: what was written, what came back, the verdict.
+"""Pure accounting for one checker run: what was written, what each replica holds, the verdict.
 
 Nothing here talks to Cassandra. The writer records one `Attempt` per
-request and the read-back produces a `ReadBack`; `build_report` turns both into
-a frozen `Report`. Keeping this pure lets the rules that decide "lost" be
-tested exhaustively without a database:
+request and the verification produces a `ReadBack` (with one `ReplicaRead`
+per replica when every replica was read alone); `build_report` turns both
+into a frozen `Report`. Keeping this pure lets the rules that decide "lost"
+be tested exhaustively without a database:
 
 - an acknowledged write is one whose driver future returned success;
-- a write is *lost* only if it was acknowledged and a successful read did not
-  return it;
+- a write is *lost* only if it was acknowledged and every replica that owns
+  it was read and none returned it;
+- an acknowledged row that one replica lacks while another has it is
+  *missing on that replica*: not lost, but the run fails (a copy is gone);
 - a timeout (or any other error after which the write may or may not have
   been applied) is *unknown*: reported, never counted as lost;
-- a read that failed proves nothing, so acked writes it should have returned
-  are *unverified*, not lost (and the run is not ok).
+- a read that failed proves nothing, so acked rows it should have returned
+  are *unverified*, not lost, and a replica that could not be read is
+  reported as such (the run is not ok).
+
+The verdict is a list of named rules (`VERDICT_RULES`); `Report.failures`
+names each one that failed and says why.
 """
 
 from __future__ import annotations
@@ -19,8 +26,11 @@ from __future__ import annotations
 import enum
 import json
 from collections import Counter
-from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from itertools import pairwise
+
+from navigator.checker.consistency import durability_problem
 
 LOST_SAMPLE = 10
 
@@ -50,6 +60,9 @@ DEFINITE_FAILURES = frozenset(
         "ConfigurationException",
     }
 )
+# Errors that mean "no answer in time": the server's timeouts, the client's,
+# and requests still unanswered when the writer stopped.
+TIMEOUTS = frozenset({"WriteTimeout", "ReadTimeout", "OperationTimedOut", "NoResponse"})
 
 
 def classify_error(error_class: str, causes: Iterable[str] = ()) -> Outcome:
@@ -63,6 +76,11 @@ def classify_error(error_class: str, causes: Iterable[str] = ()) -> Outcome:
     if causes:
         return Outcome.FAILED if set(causes) <= DEFINITE_FAILURES else Outcome.UNKNOWN
     return Outcome.FAILED if error_class in DEFINITE_FAILURES else Outcome.UNKNOWN
+
+
+def is_timeout(error_class: str, causes: Iterable[str] = ()) -> bool:
+    """The request got no answer in time (itself, or on one of the hosts a wrapper tried)."""
+    return error_class in TIMEOUTS or any(cause in TIMEOUTS for cause in causes)
 
 
 def error_label(error_class: str, causes: Iterable[str] = ()) -> str:
@@ -80,18 +98,60 @@ class Attempt:
     completed_at: float
     outcome: Outcome
     error: str | None = None
+    timed_out: bool = False  # the error was a timeout (see `TIMEOUTS`)
+
+
+@dataclass(frozen=True)
+class ReplicaRead:
+    """What one replica, read alone, holds of the rows it owns."""
+
+    address: str
+    host_id: str
+    owned: frozenset[int]  # attempted rows whose partition this replica owns
+    found: frozenset[int]  # rows it returned
+    corrupt: frozenset[int] = frozenset()  # rows it returned with a wrong value
+    unreadable: frozenset[int] = frozenset()  # owned rows whose read failed here
+    error: str | None = None  # why (part of) it could not be verified
+
+    @property
+    def verified(self) -> bool:
+        return self.error is None and not self.unreadable
+
+    def missing(self, acked: frozenset[int]) -> frozenset[int]:
+        """Acked rows it owns, could read, and does not have."""
+        return (acked & self.owned) - self.found - self.unreadable
 
 
 @dataclass(frozen=True)
 class ReadBack:
-    """What the read-back saw, as sequence numbers of this writer's rows."""
+    """What the verification saw, as sequence numbers of this writer's rows."""
 
     found: frozenset[int]
     # Rows returned whose value is not the one written.
     corrupt: frozenset[int] = frozenset()
-    # Rows whose read failed even after retries: neither found nor missing.
+    # Rows that could be neither found nor proven missing (a read failed).
     unreadable: frozenset[int] = frozenset()
     consistency: str = "ALL"
+    # One per replica when every replica was read alone; empty for a cluster-wide read.
+    replicas: tuple[ReplicaRead, ...] = ()
+
+
+def merge_replica_reads(reads: Sequence[ReplicaRead], attempted: Iterable[int]) -> ReadBack:
+    """The cluster's view from per-replica reads: a row is found if any replica has it.
+
+    A row none has is unreadable (not lost) if some replica that owns it could
+    not be read, or if no replica was known to own it at all.
+    """
+    found = frozenset().union(*(r.found for r in reads))
+    owned = frozenset().union(*(r.owned for r in reads))
+    unreadable = frozenset().union(*(r.unreadable for r in reads)) | (set(attempted) - owned)
+    return ReadBack(
+        found=found,
+        corrupt=frozenset().union(*(r.corrupt for r in reads)),
+        unreadable=frozenset(unreadable - found),
+        consistency="EACH_REPLICA",
+        replicas=tuple(reads),
+    )
 
 
 @dataclass(frozen=True)
@@ -105,6 +165,17 @@ class RunInfo:
     started_at: str  # ISO 8601, UTC
     duration_s: float  # from the first write issued to the last
     replication: str = ""  # of the keyspace as found, e.g. "dc1:3"
+    replication_asked: str = ""  # as asked, e.g. "dc1:3" ("": not checked)
+    replication_factor: int = 0  # replicas per row in the checked DC, as found (0: unknown)
+    verify_s: float = 0.0  # how long the verification took
+
+
+@dataclass(frozen=True)
+class Failure:
+    """One verdict rule that failed: its name (see `VERDICT_RULES`) and why."""
+
+    rule: str
+    message: str
 
 
 @dataclass(frozen=True)
@@ -134,47 +205,77 @@ class Report:
     max_unavailable_s: float
     write_rate: float
     errors: tuple[tuple[str, int], ...]
+    timed_out: int = 0
+    max_gap_s: float = 0.0
+    replication_asked: str = ""
+    replicas_checked: int = 0
+    missing_by_replica: dict[str, int] = field(default_factory=dict)
+    missing_sample_by_replica: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    unverified_replicas: dict[str, str] = field(default_factory=dict)
+    replica_host_ids: dict[str, str] = field(default_factory=dict)
+    verify_s: float = 0.0
+    failures: tuple[Failure, ...] = ()
 
     @property
     def availability(self) -> float:
         return 1.0 - self.failure_rate
 
     @property
+    def missing_on_replicas(self) -> int:
+        """Acked row copies missing, summed over replicas."""
+        return sum(self.missing_by_replica.values())
+
+    @property
     def ok(self) -> bool:
-        """Nothing acknowledged went missing, and everything could be checked."""
-        return self.lost == 0 and self.corrupt == 0 and self.unexpected == 0 and not self.unverified
+        """No verdict rule failed: something was acknowledged, the levels can prove
+        durability, and every acked row is on every replica that owns it."""
+        return not self.failures
+
+    @property
+    def reasons(self) -> tuple[str, ...]:
+        return tuple(f"{f.rule}: {f.message}" for f in self.failures)
 
     def summary(self) -> str:
         """One line for logs and terminals."""
         verdict = "OK" if self.ok else "FAIL"
-        return (
+        line = (
             f"{verdict}: lost={self.lost} acked={self.acked}/{self.attempted} "
+            f"missing_on_replicas={self.missing_on_replicas} "
+            f"replicas_checked={self.replicas_checked} "
             f"failed={self.failed} unknown={self.unknown} ({self.unknown_found} found) "
-            f"unverified={self.unverified} corrupt={self.corrupt} "
+            f"timed_out={self.timed_out} unverified={self.unverified} corrupt={self.corrupt} "
             f"availability={self.availability:.2%} max_unavailable={self.max_unavailable_s:.1f}s "
-            f"duration={self.duration_s:.1f}s rate={self.write_rate:.0f}/s "
+            f"max_gap={self.max_gap_s:.1f}s duration={self.duration_s:.1f}s "
+            f"rate={self.write_rate:.0f}/s verify={self.verify_s:.1f}s "
             f"write={self.write_consistency} read={self.read_consistency} rf={self.replication}"
         )
+        return f"{line} | {'; '.join(self.reasons)}" if self.failures else line
 
     MARKDOWN_HEADER = (
-        "| lost | acked | attempted | failed | unknown | availability "
-        "| max unavailable | duration | write rate |\n"
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+        "| lost | missing on a replica | replicas checked | acked | attempted | failed "
+        "| unknown | availability | max unavailable | longest gap | duration | write rate |\n"
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     )
 
     def markdown_row(self) -> str:
         """A row for `Report.MARKDOWN_HEADER`; prefix your own columns (scenario name) if needed."""
         return (
-            f"| {self.lost} | {self.acked} | {self.attempted} | {self.failed} | {self.unknown} "
-            f"| {self.availability:.2%} | {self.max_unavailable_s:.1f}s | {self.duration_s:.1f}s "
-            f"| {self.write_rate:.0f}/s |"
+            f"| {self.lost} | {self.missing_on_replicas} | {self.replicas_checked} "
+            f"| {self.acked} | {self.attempted} | {self.failed} | {self.unknown} "
+            f"| {self.availability:.2%} | {self.max_unavailable_s:.1f}s | {self.max_gap_s:.1f}s "
+            f"| {self.duration_s:.1f}s | {self.write_rate:.0f}/s |"
         )
 
     def to_dict(self) -> dict[str, object]:
         data = asdict(self)
         data["lost_sample"] = list(self.lost_sample)
         data["errors"] = dict(self.errors)
+        data["missing_sample_by_replica"] = {
+            replica: list(sample) for replica, sample in self.missing_sample_by_replica.items()
+        }
+        data["failures"] = [asdict(failure) for failure in self.failures]
         data["availability"] = self.availability
+        data["missing_on_replicas"] = self.missing_on_replicas
         data["ok"] = self.ok
         return data
 
@@ -214,6 +315,32 @@ def account(attempts: Iterable[Attempt], read: ReadBack) -> Accounting:
     )
 
 
+@dataclass(frozen=True)
+class ReplicaAccounting:
+    """Per replica (by address): acked rows missing, and replicas that could not be verified."""
+
+    missing: dict[str, frozenset[int]]
+    unverified: dict[str, str]
+    host_ids: dict[str, str]
+
+    @property
+    def checked(self) -> int:
+        return len(self.missing) - len(self.unverified)
+
+
+def account_replicas(acked: frozenset[int], replicas: Iterable[ReplicaRead]) -> ReplicaAccounting:
+    missing: dict[str, frozenset[int]] = {}
+    unverified: dict[str, str] = {}
+    host_ids: dict[str, str] = {}
+    for replica in replicas:
+        missing[replica.address] = replica.missing(acked)
+        host_ids[replica.address] = replica.host_id
+        if not replica.verified:
+            unread = len(replica.unreadable & acked)
+            unverified[replica.address] = replica.error or f"{unread} acked rows unreadable"
+    return ReplicaAccounting(missing, unverified, host_ids)
+
+
 def max_unavailable(attempts: Sequence[Attempt]) -> float:
     """The longest stretch of consecutive failed requests (in issue order), in seconds.
 
@@ -234,17 +361,33 @@ def max_unavailable(attempts: Sequence[Attempt]) -> float:
     return longest
 
 
+def max_gap(attempts: Sequence[Attempt], end: float) -> float:
+    """The longest time without a successful write, in seconds.
+
+    Measured between the completions of consecutive acknowledged writes, from
+    the first request's issue to the first ack, and from the last ack to
+    ``end`` (when the writer stopped). No ack at all: the whole run.
+    """
+    if not attempts:
+        return 0.0
+    start = min(a.issued_at for a in attempts)
+    acks = sorted(a.completed_at for a in attempts if a.outcome is Outcome.ACKED)
+    points = [start, *acks, max(end, acks[-1] if acks else start)]
+    return max(later - earlier for earlier, later in pairwise(points))
+
+
 def error_counts(attempts: Iterable[Attempt]) -> tuple[tuple[str, int], ...]:
     counts = Counter(attempt.error for attempt in attempts if attempt.error)
     return tuple(sorted(counts.items(), key=lambda item: (-item[1], item[0])))
 
 
 def build_report(info: RunInfo, attempts: Sequence[Attempt], read: ReadBack) -> Report:
-    """The report of one run, from the writer's attempts and the read-back."""
+    """The report of one run, from the writer's attempts and the verification."""
     books = account(attempts, read)
+    per_replica = account_replicas(books.acked, read.replicas)
     attempted = len(attempts)
     not_acked = len(books.failed) + len(books.unknown)
-    return Report(
+    report = Report(
         writer_id=info.writer_id,
         keyspace=info.keyspace,
         table=info.table,
@@ -268,4 +411,103 @@ def build_report(info: RunInfo, attempts: Sequence[Attempt], read: ReadBack) -> 
         max_unavailable_s=max_unavailable(attempts),
         write_rate=len(books.acked) / info.duration_s if info.duration_s > 0 else 0.0,
         errors=error_counts(attempts),
+        timed_out=sum(1 for a in attempts if a.timed_out),
+        max_gap_s=max_gap(attempts, info.duration_s),
+        replication_asked=info.replication_asked,
+        replicas_checked=per_replica.checked,
+        missing_by_replica={r: len(rows) for r, rows in per_replica.missing.items()},
+        missing_sample_by_replica={
+            r: tuple(sorted(rows)[:LOST_SAMPLE]) for r, rows in per_replica.missing.items() if rows
+        },
+        unverified_replicas=per_replica.unverified,
+        replica_host_ids=per_replica.host_ids,
+        verify_s=info.verify_s,
     )
+    return replace(report, failures=judge(report, info))
+
+
+# --- the verdict ---------------------------------------------------------------
+
+Rule = Callable[[Report, RunInfo], "str | None"]
+
+
+def _nothing_acknowledged(r: Report, _info: RunInfo) -> str | None:
+    if r.acked:
+        return None
+    return f"no write was acknowledged ({r.attempted} attempted): there is nothing to verify"
+
+
+def _replication_mismatch(r: Report, info: RunInfo) -> str | None:
+    if not info.replication_asked or info.replication == info.replication_asked:
+        return None
+    return (
+        f"keyspace {r.keyspace} has replication {info.replication or 'unknown'}, "
+        f"not {info.replication_asked} as asked"
+    )
+
+
+def _consistency_too_weak(r: Report, info: RunInfo) -> str | None:
+    try:
+        return durability_problem(r.write_consistency, r.read_consistency, info.replication_factor)
+    except ValueError as err:  # e.g. no read succeeded, so no level served one
+        return str(err)
+
+
+def _lost(r: Report, _info: RunInfo) -> str | None:
+    if not r.lost:
+        return None
+    return f"{r.lost} acked rows are on no replica (first: {list(r.lost_sample)})"
+
+
+def _missing_on_replica(r: Report, _info: RunInfo) -> str | None:
+    short = {replica: n for replica, n in sorted(r.missing_by_replica.items()) if n}
+    if not short:
+        return None
+    listed = ", ".join(f"{replica}: {n}" for replica, n in short.items())
+    return f"acked rows missing on a replica that owns them ({listed})"
+
+
+def _replica_unverified(r: Report, _info: RunInfo) -> str | None:
+    if not r.unverified_replicas:
+        return None
+    listed = "; ".join(
+        f"{replica}: {why}" for replica, why in sorted(r.unverified_replicas.items())
+    )
+    return f"could not verify {len(r.unverified_replicas)} replica(s) ({listed})"
+
+
+def _unverified(r: Report, _info: RunInfo) -> str | None:
+    if not r.unverified:
+        return None
+    return f"{r.unverified} acked rows could not be read back from any replica that owns them"
+
+
+def _corrupt(r: Report, _info: RunInfo) -> str | None:
+    return f"{r.corrupt} rows read back with a value that was not written" if r.corrupt else None
+
+
+def _unexpected(r: Report, _info: RunInfo) -> str | None:
+    return f"{r.unexpected} rows found that were never written" if r.unexpected else None
+
+
+VERDICT_RULES: tuple[tuple[str, Rule], ...] = (
+    ("nothing-acknowledged", _nothing_acknowledged),
+    ("replication-mismatch", _replication_mismatch),
+    ("consistency-too-weak", _consistency_too_weak),
+    ("lost", _lost),
+    ("missing-on-replica", _missing_on_replica),
+    ("replica-unverified", _replica_unverified),
+    ("unverified", _unverified),
+    ("corrupt", _corrupt),
+    ("unexpected", _unexpected),
+)
+
+
+def judge(report: Report, info: RunInfo) -> tuple[Failure, ...]:
+    """Every rule of `VERDICT_RULES` that fails, in order."""
+    failures = []
+    for name, rule in VERDICT_RULES:
+        message = rule(report, info)
+        if message is not None:
+            failures.append(Failure(name, message))
+    return tuple(failures)

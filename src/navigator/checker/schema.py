@@ -4,6 +4,11 @@ One row per write, identified by the writer (a UUID per run) and a sequence
 number. Rows of one writer are spread over ``shards`` partitions
 (``seq % shards``) so they land on every part of the ring, yet the read-back
 needs only one query per shard and never scans other runs' data.
+
+The table never lets a read reach a second replica on its own
+(``speculative_retry = 'NONE'``) nor repair what it reads
+(``read_repair = 'NONE'``): per-replica verification reads each replica alone
+and must see exactly what that replica holds.
 """
 
 from __future__ import annotations
@@ -14,6 +19,9 @@ from dataclasses import dataclass
 DEFAULT_KEYSPACE = "navigator_check"
 DEFAULT_TABLE = "writes"
 DEFAULT_SHARDS = 64
+
+# Table options per-replica verification relies on (as system_schema.tables shows them).
+TABLE_OPTIONS = {"speculative_retry": "NONE", "read_repair": "NONE"}
 
 _IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]{0,47}$")
 
@@ -51,8 +59,14 @@ class Table:
         return (
             f"CREATE TABLE IF NOT EXISTS {self.qualified} ("
             "writer uuid, shard int, seq bigint, value text, "
-            "PRIMARY KEY ((writer, shard), seq))"
+            "PRIMARY KEY ((writer, shard), seq)) WITH " + self._options()
         )
+
+    def alter_options(self) -> str:
+        return f"ALTER TABLE {self.qualified} WITH " + self._options()
+
+    def _options(self) -> str:
+        return " AND ".join(f"{name} = '{value}'" for name, value in TABLE_OPTIONS.items())
 
     def insert(self) -> str:
         # Idempotent: a retried INSERT of the same row writes the same value.

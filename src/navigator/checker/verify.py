@@ -1,9 +1,11 @@
-"""Reading one writer's rows back after the operation.
+"""The cluster-wide read-back: one writer's rows read at one consistency level.
 
-One query per shard, each retried a few times. With ``AUTO`` the reads go at
-ALL when every node is up (the strongest check: a row on any replica is
-returned) and at QUORUM otherwise, or when ALL keeps failing for a shard. A
-shard that cannot be read at all makes its rows *unverified*, never *lost*.
+Used only when a fixed ``read_consistency`` is asked for (the default
+verification reads every replica alone, see `navigator.checker.replicas`).
+One query per shard, each retried a few times. A shard that cannot be read at
+all makes its rows *unverified*, never *lost*. It cannot tell which replica
+lacks a row: a row one replica still has is returned (and, at ALL or QUORUM,
+hides the copies that are gone).
 """
 
 from __future__ import annotations
@@ -11,26 +13,18 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Collection, Sequence
+from collections.abc import Collection
 from typing import Any
 
 from cassandra.query import SimpleStatement  # type: ignore[import-untyped]
 
-from navigator.checker.connection import all_hosts_up, consistency
+from navigator.checker.connection import consistency
 from navigator.checker.report import ReadBack
 from navigator.checker.schema import Table, value_for
 
 log = logging.getLogger(__name__)
 
-AUTO = "AUTO"
 PAGE_SIZE = 5000
-
-
-def read_levels(requested: str, cluster: Any) -> list[str]:
-    """The levels to try, strongest first."""
-    if requested.upper() != AUTO:
-        return [requested.upper()]
-    return ["ALL", "QUORUM"] if all_hosts_up(cluster) else ["QUORUM"]
 
 
 def _read_shard(
@@ -51,49 +45,45 @@ def read_shard(
     table: Table,
     writer: uuid.UUID,
     shard: int,
-    levels: Sequence[str],
+    level: str,
     timeout: float,
     attempts: int = 3,
     retry_delay: float = 1.0,
-) -> tuple[dict[int, str], str] | None:
-    """The shard's rows and the level that read them, or None if every attempt failed."""
-    for level in levels:
-        for attempt in range(1, attempts + 1):
-            try:
-                return _read_shard(session, table, writer, shard, level, timeout), level
-            except Exception as err:
-                log.warning(
-                    "reading shard %d at %s (attempt %d) failed: %r", shard, level, attempt, err
-                )
+) -> dict[int, str] | None:
+    """The shard's rows, or None if every attempt failed."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return _read_shard(session, table, writer, shard, level, timeout)
+        except Exception as err:
+            log.warning(
+                "reading shard %d at %s (attempt %d) failed: %r", shard, level, attempt, err
+            )
+            if attempt < attempts:
                 time.sleep(retry_delay * attempt)
     return None
 
 
 def read_back(
     session: Any,
-    cluster: Any,
     table: Table,
     writer: uuid.UUID,
     attempted: Collection[int],
     *,
-    read_consistency: str = AUTO,
+    read_consistency: str = "ALL",
     timeout: float = 30.0,
     attempts: int = 3,
     retry_delay: float = 1.0,
 ) -> ReadBack:
-    """Read every shard of ``writer`` and compare each row with what was written."""
-    levels = read_levels(read_consistency, cluster)
+    """Read every shard of ``writer`` at ``read_consistency``; check each row's value."""
+    level = read_consistency.upper()
     found: set[int] = set()
     corrupt: set[int] = set()
     failed_shards: set[int] = set()
-    used: set[str] = set()
     for shard in range(table.shards):
-        result = read_shard(session, table, writer, shard, levels, timeout, attempts, retry_delay)
-        if result is None:
+        rows = read_shard(session, table, writer, shard, level, timeout, attempts, retry_delay)
+        if rows is None:
             failed_shards.add(shard)
             continue
-        rows, level = result
-        used.add(level)
         found.update(rows)
         corrupt.update(seq for seq, value in rows.items() if value != value_for(str(writer), seq))
     unreadable = {seq for seq in attempted if table.shard_of(seq) in failed_shards}
@@ -101,13 +91,5 @@ def read_back(
         found=frozenset(found),
         corrupt=frozenset(corrupt),
         unreadable=frozenset(unreadable),
-        consistency=weakest(used, levels),
+        consistency=level,
     )
-
-
-def weakest(used: Collection[str], levels: Sequence[str]) -> str:
-    """The weakest level that actually served a read (levels are strongest first)."""
-    for level in reversed(levels):
-        if level in used:
-            return level
-    return "-"

@@ -2,7 +2,8 @@
 
 `DataChecker` is the public face: a context manager that starts the writer in
 a background thread on entry and stops it on exit; `verify()` then reads
-everything back and returns a `Report`.
+every row back from every replica that owns it (see `replicas`) and returns
+a `Report`.
 
 An attempt is ACKED only when the driver's future calls back with success.
 Requests still without an answer when the writer stops are UNKNOWN.
@@ -28,24 +29,28 @@ from navigator.checker.connection import (
     open_cluster,
     replication,
 )
+from navigator.checker.consistency import AUTO, EACH_REPLICA, Replication
+from navigator.checker.replicas import ReplicaSettings, verify_replicas
 from navigator.checker.report import (
     Attempt,
     Outcome,
+    ReadBack,
     Report,
     RunInfo,
     build_report,
     classify_error,
     error_label,
+    is_timeout,
 )
 from navigator.checker.schema import DEFAULT_KEYSPACE, DEFAULT_TABLE, Table, value_for
-from navigator.checker.verify import AUTO, read_back
+from navigator.checker.verify import read_back
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class Settings:
-    """How the checker writes and reads. Defaults: RF=3, QUORUM writes, AUTO reads."""
+    """How the checker writes and verifies. Default: RF=3, QUORUM writes, replicas read alone."""
 
     keyspace: str = DEFAULT_KEYSPACE
     table: str = DEFAULT_TABLE
@@ -53,18 +58,30 @@ class Settings:
     rate: float = 100.0  # writes per second (target)
     concurrency: int = 32  # requests in flight at most
     write_consistency: str = "QUORUM"
-    read_consistency: str = AUTO  # ALL when every node is up, else QUORUM
-    read_attempts: int = 3  # per shard and level
+    # AUTO (= EACH_REPLICA): every replica read alone. A level (QUORUM, ALL...)
+    # reads the cluster at that level instead: no per-replica detail.
+    read_consistency: str = AUTO
+    read_attempts: int = 3  # per partition (and replica)
     read_retry_delay: float = 1.0  # seconds, times the attempt number
+    verify_concurrency: int = 16  # partitions read in parallel from one replica
+    settle_timeout: float = 60.0  # wait for replicas up and hints delivered before reading
+    recheck_delay: float = 15.0  # before re-reading a replica that lacks rows
     drain_timeout: float = 30.0  # how long stop() waits for answers in flight
     connection: ConnectionSettings = field(default_factory=ConnectionSettings)
 
     def __post_init__(self) -> None:
         if self.rate <= 0 or self.concurrency < 1 or self.replication_factor < 1:
             raise ValueError("rate, concurrency and replication_factor must be positive")
+        if self.verify_concurrency < 1 or self.read_attempts < 1:
+            raise ValueError("verify_concurrency and read_attempts must be positive")
         consistency(self.write_consistency)  # ValueError on a level that does not exist
-        if self.read_consistency.upper() != AUTO:
+        if not self.per_replica:
             consistency(self.read_consistency)
+
+    @property
+    def per_replica(self) -> bool:
+        """Verify every replica alone (the default), rather than read the cluster at a level."""
+        return self.read_consistency.upper() in (AUTO, EACH_REPLICA)
 
 
 @dataclass(frozen=True)
@@ -95,12 +112,14 @@ class Ledger:
         with self._lock:
             self._in_flight[seq] = self.now()
 
-    def completed(self, seq: int, outcome: Outcome, error: str | None = None) -> None:
+    def completed(
+        self, seq: int, outcome: Outcome, error: str | None = None, *, timed_out: bool = False
+    ) -> None:
         with self._changed:
             issued_at = self._in_flight.pop(seq, None)
             if issued_at is None:  # already given up on (see abandon)
                 return
-            self._record(Attempt(seq, issued_at, self.now(), outcome, error))
+            self._record(Attempt(seq, issued_at, self.now(), outcome, error, timed_out))
             self._changed.notify_all()
 
     def abandon(self) -> None:
@@ -108,7 +127,7 @@ class Ledger:
         with self._changed:
             now = self.now()
             for seq, issued_at in self._in_flight.items():
-                self._record(Attempt(seq, issued_at, now, Outcome.UNKNOWN, "NoResponse"))
+                self._record(Attempt(seq, issued_at, now, Outcome.UNKNOWN, "NoResponse", True))
             self._in_flight.clear()
             self._changed.notify_all()
 
@@ -210,7 +229,8 @@ class Writer(threading.Thread):
         # NoHostAvailable carries what each host it tried answered.
         per_host = getattr(error, "errors", None)
         causes = [type(e).__name__ for e in per_host.values()] if isinstance(per_host, dict) else []
-        self.ledger.completed(seq, classify_error(name, causes), error_label(name, causes))
+        outcome, label = classify_error(name, causes), error_label(name, causes)
+        self.ledger.completed(seq, outcome, label, timed_out=is_timeout(name, causes))
         self._slots.release()
 
 
@@ -232,7 +252,10 @@ class DataChecker:
         self._cluster: Any = None
         self._session: Any = None
         self._started_at = ""
-        self._replication = ""
+        self._replication: Replication | None = None
+        self._replication_asked: Replication | None = None
+        self._dc = ""
+        self.last_read: ReadBack | None = None  # what the last verify() saw, per replica
 
     # lifecycle
 
@@ -240,17 +263,14 @@ class DataChecker:
         """Connect, create the keyspace and table if missing, start writing."""
         self._cluster = open_cluster(self.contact_points, self.settings.connection)
         self._session = session = self._cluster.connect()
-        dc = self.settings.connection.dc or local_dc(session)
+        self._dc = dc = self.settings.connection.dc or local_dc(session)
         rf = self.settings.replication_factor
         ensure_schema(session, self.table, dc=dc, replication_factor=rf)
-        self._replication = replication(session, self.table.keyspace)
-        if self._replication != f"{dc}:{rf}":
+        self._replication = found = replication(session, self.table.keyspace)
+        self._replication_asked = asked = Replication.network_topology(dc, rf)
+        if found != asked:  # the report fails on it (rule replication-mismatch)
             log.warning(
-                "keyspace %s already has replication %s, not %s:%d",
-                self.table.keyspace,
-                self._replication,
-                dc,
-                rf,
+                "keyspace %s already has replication %s, not %s", self.table.keyspace, found, asked
             )
         self._writer = Writer(session, self.table, self.writer_id, self.settings)
         self._started_at = datetime.now(UTC).isoformat(timespec="seconds")
@@ -306,7 +326,7 @@ class DataChecker:
         return ledger.progress()
 
     def verify(self) -> Report:
-        """Stop writing, read every row back, and report; closes the connection."""
+        """Stop writing, read every row back from each replica, report; closes the connection."""
         writer = self._require_writer()
         self.stop()
         if self._session is None:
@@ -315,30 +335,55 @@ class DataChecker:
             self.close()
             raise RuntimeError(f"the checker's writer died: {writer.error!r}") from writer.error
         attempts = writer.ledger.attempts()
+        began = time.monotonic()
         try:
-            read = read_back(
-                self._session,
-                self._cluster,
-                self.table,
-                self.writer_id,
-                [attempt.seq for attempt in attempts],
-                read_consistency=self.settings.read_consistency,
-                timeout=max(30.0, self.settings.connection.request_timeout),
-                attempts=self.settings.read_attempts,
-                retry_delay=self.settings.read_retry_delay,
-            )
+            self.last_read = read = self._read(attempts)
         finally:
             self.close()
-        info = RunInfo(
+        return build_report(self._info(writer, time.monotonic() - began), attempts, read)
+
+    def _read(self, attempts: Sequence[Attempt]) -> ReadBack:
+        s = self.settings
+        attempted = [a.seq for a in attempts]
+        timeout = max(30.0, s.connection.request_timeout)
+        if not s.per_replica:
+            return read_back(
+                self._session,
+                self.table,
+                self.writer_id,
+                attempted,
+                read_consistency=s.read_consistency,
+                timeout=timeout,
+                attempts=s.read_attempts,
+                retry_delay=s.read_retry_delay,
+            )
+        acked = [a.seq for a in attempts if a.outcome is Outcome.ACKED]
+        options = ReplicaSettings(
+            concurrency=s.verify_concurrency,
+            attempts=s.read_attempts,
+            retry_delay=s.read_retry_delay,
+            timeout=timeout,
+            settle_timeout=s.settle_timeout,
+            recheck_delay=s.recheck_delay,
+        )
+        return verify_replicas(
+            self._session, self._cluster, self.table, self.writer_id, attempted, acked, options
+        )
+
+    def _info(self, writer: Writer, verify_s: float) -> RunInfo:
+        found, asked = self._replication, self._replication_asked
+        return RunInfo(
             writer_id=str(self.writer_id),
             keyspace=self.table.keyspace,
             table=self.table.name,
             write_consistency=self.settings.write_consistency.upper(),
             started_at=self._started_at,
             duration_s=writer.stopped_at or 0.0,
-            replication=self._replication,
+            replication=str(found) if found else "",
+            replication_asked=str(asked) if asked else "",
+            replication_factor=found.factor_in(self._dc) if found else 0,
+            verify_s=verify_s,
         )
-        return build_report(info, attempts, read)
 
     def _require_writer(self) -> Writer:
         if self._writer is None:

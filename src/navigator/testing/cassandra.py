@@ -30,6 +30,7 @@ from navigator.cassandra.config import (
     CQL_PORT,
     DEFAULT_HEAP,
     NodeConfig,
+    cassandra_yaml,
     daemon_command,
     nodetool_command,
     render_cassandra_yaml,
@@ -302,6 +303,25 @@ class CassandraCluster:
                 return
             time.sleep(0.5)
         raise TimeoutError(f"{node.name} did not accept CQL within {timeout:.0f}s")
+
+
+def data_directories(node: Node) -> list[Path]:
+    """Where ``node`` keeps its sstables (its ``data_file_directories``)."""
+    return [Path(path) for path in cassandra_yaml(node.config)["data_file_directories"]]
+
+
+def commitlog_directory(node: Node) -> Path:
+    return Path(cassandra_yaml(node.config)["commitlog_directory"])
+
+
+def table_directories(node: Node, keyspace: str, table: str) -> list[Path]:
+    """The directories of one table's sstables on ``node`` (``<data>/<keyspace>/<table>-<id>``)."""
+    return sorted(
+        path
+        for data in data_directories(node)
+        for path in (data / keyspace).glob(f"{table}-*")
+        if path.is_dir()
+    )
 
 
 def parse_status(output: str) -> dict[str, str]:

@@ -1,4 +1,7 @@
-"""The checker's accounting: what counts as lost, unknown, unverified; windows; formats."""
+"""The checker's accounting: what counts as lost, unknown, unverified; windows; formats.
+
+Per-replica accounting and the verdict rules are in test_replica_accounting.py.
+"""
 
 from __future__ import annotations
 
@@ -19,6 +22,8 @@ from navigator.checker.report import (
     build_report,
     classify_error,
     error_label,
+    is_timeout,
+    max_gap,
     max_unavailable,
 )
 from navigator.checker.schema import Table, check_identifier, value_for
@@ -32,6 +37,9 @@ INFO = RunInfo(
     write_consistency="QUORUM",
     started_at="2026-01-01T00:00:00+00:00",
     duration_s=10.0,
+    replication="dc1:3",
+    replication_asked="dc1:3",
+    replication_factor=3,
 )
 
 
@@ -138,11 +146,12 @@ def test_lost_sample_is_bounded_and_sorted() -> None:
     assert report.lost_sample == tuple(range(LOST_SAMPLE))
 
 
-def test_nothing_attempted() -> None:
+def test_nothing_attempted_fails() -> None:
     report = build_report(INFO, [], read())
-    assert report.ok
+    assert not report.ok
+    assert [f.rule for f in report.failures] == ["nothing-acknowledged"]
     assert report.failure_rate == 0.0
-    assert report.max_unavailable_s == 0.0
+    assert report.max_unavailable_s == report.max_gap_s == 0.0
 
 
 def test_errors_are_counted_by_class_most_frequent_first() -> None:
@@ -176,7 +185,9 @@ def test_lost_is_exactly_acked_minus_found(
     assert books.unexpected == found - set(outcomes)
     report = build_report(INFO, attempts, ReadBack(found=found, unreadable=unreadable - found))
     assert report.acked + report.failed + report.unknown == report.attempted
-    assert report.ok == (not books.lost and not books.unexpected and not books.unverified)
+    assert report.ok == (
+        bool(acked) and not books.lost and not books.unexpected and not books.unverified
+    )
 
 
 # --- unavailability windows ---------------------------------------------------
@@ -224,6 +235,48 @@ def test_window_is_bounded_by_the_failures_it_spans(
         )
 
 
+def test_longest_gap_runs_between_acks_and_to_the_stop() -> None:
+    attempts = [
+        attempt(0, at=0.0),
+        attempt(1, Outcome.UNKNOWN, at=1.0, took=5.0),
+        attempt(2, at=6.5, took=0.5),  # acked at 7.0: 7.0 - 0.01 without an ack
+        attempt(3, at=7.5),
+    ]
+    assert max_gap(attempts, end=8.0) == pytest.approx(7.0 - 0.01)
+    assert max_gap(attempts, end=20.0) == pytest.approx(20.0 - 7.51)
+
+
+def test_no_ack_at_all_is_one_gap_over_the_whole_run() -> None:
+    attempts = [attempt(0, Outcome.FAILED, at=1.0), attempt(1, Outcome.FAILED, at=2.0)]
+    assert max_gap(attempts, end=10.0) == pytest.approx(9.0)
+    assert max_gap([], end=10.0) == 0.0
+
+
+def test_timeouts_are_counted_apart_from_refusals() -> None:
+    attempts = [
+        Attempt(0, 0, 1, Outcome.UNKNOWN, "WriteTimeout", timed_out=True),
+        Attempt(1, 0, 1, Outcome.UNKNOWN, "NoResponse", timed_out=True),
+        Attempt(2, 0, 1, Outcome.FAILED, "Unavailable"),
+        attempt(3),
+    ]
+    report = build_report(INFO, attempts, read(3))
+    assert (report.timed_out, report.failed, report.unknown) == (2, 1, 2)
+
+
+@pytest.mark.parametrize(
+    ("error", "causes", "expected"),
+    [
+        ("WriteTimeout", [], True),
+        ("OperationTimedOut", [], True),
+        ("NoHostAvailable", ["Unavailable", "OperationTimedOut"], True),
+        ("NoHostAvailable", ["Unavailable"], False),
+        ("Unavailable", [], False),
+    ],
+)
+def test_what_counts_as_a_timeout(error: str, causes: list[str], expected: bool) -> None:
+    assert is_timeout(error, causes) is expected
+
+
 # --- formats ------------------------------------------------------------------
 
 
@@ -242,6 +295,13 @@ def test_summary_is_one_line_with_the_verdict() -> None:
     assert line.startswith("OK: lost=0 acked=1/3")
 
 
+def test_failed_summary_says_why_on_the_same_line() -> None:
+    line = build_report(INFO, [attempt(0), attempt(1)], read(0)).summary()
+    assert "\n" not in line
+    assert line.startswith("FAIL: lost=1 ")
+    assert line.endswith("| lost: 1 acked rows are on no replica (first: [1])")
+
+
 def test_markdown_row_matches_the_header() -> None:
     columns = Report.MARKDOWN_HEADER.splitlines()[0].count("|")
     assert sample_report().markdown_row().count("|") == columns
@@ -253,6 +313,14 @@ def test_json_round_trips_the_figures() -> None:
     assert data["lost"] == 0
     assert data["errors"] == {"Unavailable": 1, "WriteTimeout": 1}
     assert data["availability"] == pytest.approx(1 / 3)
+    assert data["failures"] == []
+    assert data["missing_on_replicas"] == 0
+
+
+def test_json_carries_the_failures_with_their_rule() -> None:
+    data = json.loads(build_report(INFO, [], read()).to_json())
+    assert data["ok"] is False
+    assert data["failures"][0]["rule"] == "nothing-acknowledged"
 
 
 def test_report_is_frozen() -> None:
@@ -267,6 +335,8 @@ def test_report_is_frozen() -> None:
 def test_table_statements_use_the_qualified_name() -> None:
     table = Table("ks", "rows", shards=8)
     assert "ks.rows" in table.insert()
+    assert "speculative_retry = 'NONE'" in table.create_table()
+    assert "read_repair = 'NONE'" in table.alter_options()
     assert "'dc1': 3" in table.create_keyspace("dc1", 3)
     assert "NetworkTopologyStrategy" in table.create_keyspace("dc1", 3)
     assert {table.shard_of(seq) for seq in range(100)} == set(range(8))

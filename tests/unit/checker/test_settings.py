@@ -18,6 +18,8 @@ pytestmark = pytest.mark.unit
         {"rate": 0},
         {"concurrency": 0},
         {"replication_factor": 0},
+        {"verify_concurrency": 0},
+        {"read_attempts": 0},
         {"write_consistency": "MOST"},
         {"read_consistency": "SOME"},
     ],
@@ -30,6 +32,17 @@ def test_bad_settings_are_refused(options: dict[str, object]) -> None:
 def test_read_consistency_auto_or_a_level() -> None:
     assert Settings(read_consistency="auto").read_consistency == "auto"
     assert Settings(read_consistency="LOCAL_QUORUM").read_consistency == "LOCAL_QUORUM"
+
+
+@pytest.mark.parametrize(
+    ("read_consistency", "per_replica"),
+    [("AUTO", True), ("auto", True), ("EACH_REPLICA", True), ("ALL", False), ("ONE", False)],
+)
+def test_every_replica_is_read_alone_unless_a_level_is_asked_for(
+    read_consistency: str, per_replica: bool
+) -> None:
+    assert Settings(read_consistency=read_consistency).per_replica is per_replica
+    assert Settings().per_replica
 
 
 @pytest.mark.parametrize(

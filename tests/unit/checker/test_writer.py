@@ -83,6 +83,7 @@ def test_only_successful_futures_are_acks() -> None:
         expected = [Outcome.ACKED, Outcome.UNKNOWN, Outcome.FAILED][a.seq % 3]
         assert a.outcome is expected
     assert {a.error for a in attempts} == {None, "WriteTimeout", "Unavailable"}
+    assert {a.seq % 3 for a in attempts if a.timed_out} == {1}  # only the WriteTimeouts
 
 
 class NoHostAvailable(Exception):
@@ -114,6 +115,7 @@ def test_unanswered_requests_become_unknown_when_stopped() -> None:
     assert {a.error for a in writer.ledger.attempts() if a.outcome is Outcome.UNKNOWN} == {
         "NoResponse"
     }
+    assert all(a.timed_out for a in writer.ledger.attempts() if a.outcome is Outcome.UNKNOWN)
 
 
 def test_rows_are_unique_and_carry_their_value() -> None:
