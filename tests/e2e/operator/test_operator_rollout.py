@@ -317,9 +317,18 @@ def test_restart_request_rolls_every_member_once(operator_env: Env) -> None:
             capture_output=True,
             timeout=60,
         )
+        # An annotation does not move the generation: wait for the rollout
+        # to start before waiting for the cluster to settle again.
+        eventually(
+            lambda: (cluster(env).get("status") or {}).get("rollout"),
+            timeout=60,
+            what="the rolling restart to start",
+        )
         eventually(lambda: settled(env), timeout=ROLL, what="the rolling restart to finish")
         figures.lines = overhead_lines(figures.sampler)
-        total = figures.sampler.outages[-1][2] - figures.sampler.outages[0][1]
+        outages = sorted(figures.sampler.outages, key=lambda o: o[1])
+        assert outages, "no member went down"
+        total = outages[-1][2] - outages[0][1]
         figures.lines.append(f"3-member rolling restart, first down → last Ready: {total:.1f} s")
     assert_rolled_once_in_order(env, figures.sampler, "RollingRestart")
 

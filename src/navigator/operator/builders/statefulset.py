@@ -52,7 +52,10 @@ PORTS = {"cql": 9042, "intra-node": 7000, "probes": PROBE_PORT}
 # The pilot drains for up to 60 s then gives Cassandra 30 s to stop: leave a margin.
 TERMINATION_GRACE_SECONDS = 120
 # A joining node streams its share of data before it reports started: allow 30 min.
-STARTUP_PERIOD_SECONDS, STARTUP_FAILURES = 10, 180
+# Probed every 2 s: a restarted member counts as serving (and a rollout moves
+# on) within 2 s of its pilot saying so, not up to 15 s later.
+STARTUP_PERIOD_SECONDS, STARTUP_FAILURES = 2, 900
+READY_PERIOD_SECONDS, READY_FAILURES = 2, 5
 DEFAULT_HEAP_MIB, MIN_HEAP_MIB, MAX_HEAP_MIB = 512, 256, 8192
 
 
@@ -120,7 +123,7 @@ def container(cluster: CassandraCluster, pool: CassandraNodePool) -> dict[str, A
         "command": ["navigator", "pilot", "cassandra"],
         "env": env(cluster, pool),
         "ports": [{"name": n, "containerPort": p} for n, p in PORTS.items()],
-        "readinessProbe": _probe("/healthz/ready", 5, 3),
+        "readinessProbe": _probe("/healthz/ready", READY_PERIOD_SECONDS, READY_FAILURES),
         "livenessProbe": _probe("/healthz/live", 10, 6),
         "startupProbe": _probe("/healthz/started", STARTUP_PERIOD_SECONDS, STARTUP_FAILURES),
         "volumeMounts": [{"name": DATA_VOLUME, "mountPath": DATA_DIR}],
