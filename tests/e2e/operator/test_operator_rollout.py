@@ -286,6 +286,7 @@ def test_config_change_rolls_every_member_once(operator_env: Env) -> None:
         assert st["revision"] == revisions[rack], f"{member} does not report its pool's revision"
 
 
+@pytest.mark.full  # the same engine path as the config change; `make e2e` only
 def test_resources_change_rolls_every_member_once(operator_env: Env) -> None:
     env = operator_env
     with rolling(env, "resources change (ConfigRollout)") as figures:
