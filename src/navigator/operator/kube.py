@@ -1,15 +1,24 @@
 """The operator's only door to the API server: reads, server-side apply with
 one field manager, deletes and Events, each write counted.
 
-`apply` first compares the desired manifest with the live object and skips
-the request when every field it sets already has that value, so a reconcile
-with nothing to change makes no write at all.
+`apply` stamps each manifest with a hash of itself (`navigator.dev/applied`)
+and skips the request when the live object carries that hash and still holds
+every value the manifest sets, so a reconcile with nothing to change makes no
+write at all. Comparing the whole manifest by its hash, not only the fields
+it sets, is what lets a removed field go: the apply that follows sends the
+manifest without it, and server-side apply drops what our field manager no
+longer sends.
+
+A `Kube` given `is_leader` refuses every write (`NotLeader`) once this
+replica no longer holds the Lease.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +39,7 @@ from lightkube.types import PatchType
 
 from navigator.api.common import GROUP, VERSION
 from navigator.operator.builders.meta import FIELD_MANAGER, Manifest
+from navigator.operator.leader import NotLeader
 from navigator.quantity import quantity
 
 if TYPE_CHECKING:
@@ -53,6 +63,36 @@ RESOURCES: dict[str, Any] = {
     "PersistentVolumeClaim": PersistentVolumeClaim,
     "Pod": Pod,
 }
+
+
+# On every object `apply` writes: a hash of the manifest as built.
+APPLIED_ANNOTATION = "navigator.dev/applied"
+APPLIED_CHARS = 16
+
+
+def applied_hash(manifest: Manifest) -> str:
+    """A short, stable hash of a manifest as built (keys sorted; the
+    applied annotation itself excluded, so stamping does not change it)."""
+    meta = dict(manifest.get("metadata") or {})
+    notes = {k: v for k, v in (meta.get("annotations") or {}).items() if k != APPLIED_ANNOTATION}
+    meta["annotations"] = notes
+    canonical = json.dumps({**manifest, "metadata": meta}, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()[:APPLIED_CHARS]
+
+
+def stamped(manifest: Manifest) -> Manifest:
+    """The manifest with its hash in the `navigator.dev/applied` annotation."""
+    meta = dict(manifest.get("metadata") or {})
+    notes = {**(meta.get("annotations") or {}), APPLIED_ANNOTATION: applied_hash(manifest)}
+    return {**manifest, "metadata": {**meta, "annotations": notes}}
+
+
+def unchanged(live: Mapping[str, Any], manifest: Manifest) -> bool:
+    """Whether applying `manifest` would change nothing: `live` was last
+    applied from the same manifest (it carries the same hash, so no field was
+    added or removed since) and still holds every value the manifest sets
+    (nobody else changed one since)."""
+    return contains(live, stamped(manifest))
 
 
 # Maps whose values are resource quantities, which the API server stores in
@@ -95,6 +135,12 @@ def is_not_found(err: ApiError) -> bool:
     return err.status.code == 404
 
 
+def is_conflict(err: ApiError) -> bool:
+    """409: the object changed since it was read (a resourceVersion
+    precondition failed), or someone else created it first."""
+    return err.status.code == 409
+
+
 def is_namespace_terminating(err: ApiError) -> bool:
     """The API server refuses new objects in a namespace being deleted (403,
     NamespaceTerminating cause): the cluster is going away with it."""
@@ -104,7 +150,9 @@ def is_namespace_terminating(err: ApiError) -> bool:
 
 class Kube:
     """Reads, applies and deletes, counting writes per verb and kind (in
-    `writes`, and in the Prometheus metrics when given)."""
+    `writes`, and in the Prometheus metrics when given). With `is_leader`,
+    every write is refused (`NotLeader`, before any request) unless it says
+    this replica leads at that moment."""
 
     def __init__(
         self,
@@ -112,11 +160,17 @@ class Kube:
         *,
         field_manager: str = FIELD_MANAGER,
         metrics: Metrics | None = None,
+        is_leader: Callable[[], bool] = lambda: True,
     ) -> None:
         self.client = client
         self.field_manager = field_manager
         self.metrics = metrics
+        self.is_leader = is_leader
         self.writes: Counter[str] = Counter()
+
+    def _may_write(self) -> None:
+        if not self.is_leader():
+            raise NotLeader("this replica does not hold the Lease: no write")
 
     def _count(self, verb: str, kind: str) -> None:
         self.writes[f"{verb} {kind}"] += 1
@@ -141,16 +195,26 @@ class Kube:
         meta = manifest["metadata"]
         return await self.get(manifest["kind"], meta["name"], meta["namespace"])
 
-    async def apply(self, manifest: Manifest, live: dict[str, Any] | None) -> bool:
-        """Server-side apply `manifest` unless `live`, the object as the caller
-        read it (None: absent), already matches. Returns whether a write was made."""
+    async def apply(
+        self, manifest: Manifest, live: dict[str, Any] | None, *, guard: bool = False
+    ) -> bool:
+        """Server-side apply `manifest`, stamped with its hash, unless `live`,
+        the object as the caller read it (None: absent), already matches.
+        `guard`: send live's resourceVersion as a precondition, so the write
+        fails with a 409 Conflict if the object changed since that read.
+        Returns whether a write was made."""
         kind, meta = manifest["kind"], manifest["metadata"]
-        if live is not None and contains(live, manifest):
+        if live is not None and unchanged(live, manifest):
             return False
+        self._may_write()
+        body = stamped(manifest)
+        version = ((live or {}).get("metadata") or {}).get("resourceVersion")
+        if guard and version:
+            body["metadata"]["resourceVersion"] = version
         await self.client.patch(
             RESOURCES[kind],
             meta["name"],
-            manifest,
+            body,
             namespace=meta["namespace"],
             patch_type=PatchType.APPLY,
             field_manager=self.field_manager,
@@ -160,6 +224,7 @@ class Kube:
         return True
 
     async def apply_status(self, kind: str, name: str, namespace: str, body: Manifest) -> None:
+        self._may_write()
         res = RESOURCES[kind]
         await self.client.patch(
             res.Status,
@@ -173,6 +238,7 @@ class Kube:
         self._count("status", kind)
 
     async def delete(self, kind: str, name: str, namespace: str) -> None:
+        self._may_write()
         try:
             await self.client.delete(RESOURCES[kind], name, namespace=namespace)
         except ApiError as err:
@@ -184,6 +250,7 @@ class Kube:
         self, involved: dict[str, Any], *, reason: str, message: str, warning: bool = False
     ) -> None:
         """A core/v1 Event on `involved` (what `kubectl describe` shows)."""
+        self._may_write()
         meta = involved["metadata"]
         now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         body = {

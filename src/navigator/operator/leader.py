@@ -5,12 +5,19 @@ election, so this is done here.
 The holder renews every `renew` seconds; another replica takes the Lease over
 once `duration` seconds passed without a renewal. Writes are optimistic
 (resourceVersion), so two replicas cannot both win the same round.
+
+The holder believes it leads for `duration` seconds from the moment it *sent*
+its last successful acquire or renew (on its monotonic clock), never from when
+the answer came back: a slow answer must not stretch the belief past the
+moment another replica may take over. The operator's writes ask `is_leader`
+each time (see `Kube`), not once per pass.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -21,6 +28,11 @@ from lightkube.resources.coordination_v1 import Lease
 log = logging.getLogger(__name__)
 
 LEASE_NAME = "navigator-operator"
+
+
+class NotLeader(Exception):
+    """A write was attempted while this replica does not hold the Lease: the
+    pass ends without it (another replica, or our next term, carries on)."""
 
 
 def _now() -> datetime:
@@ -57,33 +69,43 @@ class LeaseElector:
         duration: int = 15,
         renew: float = 5.0,
         on_elected: Callable[[], None] = lambda: None,
+        monotonic: Callable[[], float] = time.monotonic,
+        wall: Callable[[], datetime] = _now,
     ) -> None:
+        """`monotonic` measures our own term; `wall` stamps the Lease (what
+        the other replicas compare with their clocks)."""
         self.client, self.namespace, self.identity, self.name = client, namespace, identity, name
         self.duration, self.renew = duration, renew
         self.on_elected = on_elected
-        self._leader_until: datetime | None = None
+        self._monotonic, self._wall = monotonic, wall
+        self._leader_until: float | None = None
 
     @property
     def is_leader(self) -> bool:
-        return self._leader_until is not None and _now() < self._leader_until
+        return self._leader_until is not None and self._monotonic() < self._leader_until
 
     async def run(self) -> None:
         while True:
-            was = self.is_leader
-            try:
-                if await self.try_acquire():
-                    self._leader_until = _now() + timedelta(seconds=self.duration)
-                else:
-                    self._leader_until = None
-            except (ApiError, OSError) as err:
-                log.warning("lease %s: %s", self.name, err)
-            if self.is_leader and not was:
-                log.info("elected leader", extra={"identity": self.identity})
-                self.on_elected()
+            await self.step()
             await asyncio.sleep(self.renew)
 
+    async def step(self) -> None:
+        """One round: acquire or renew the Lease. A won round makes us leader
+        until `duration` after the request was sent; a lost one ends our term
+        at once; an error leaves the term to run out."""
+        was = self.is_leader
+        sent = self._monotonic()
+        try:
+            won = await self.try_acquire()
+            self._leader_until = sent + self.duration if won else None
+        except (ApiError, OSError) as err:
+            log.warning("lease %s: %s", self.name, err)
+        if self.is_leader and not was:
+            log.info("elected leader", extra={"identity": self.identity})
+            self.on_elected()
+
     async def try_acquire(self) -> bool:
-        now = _now()
+        now = self._wall()
         try:
             lease = await self.client.get(Lease, self.name, namespace=self.namespace)
         except ApiError as err:
@@ -138,7 +160,7 @@ class LeaseElector:
             lease = await self.client.get(Lease, self.name, namespace=self.namespace)
             spec = lease.spec.to_dict() if lease.spec else {}
             if spec.get("holderIdentity") == self.identity:
-                spec["renewTime"] = _micro(_now() - timedelta(days=1))
+                spec["renewTime"] = _micro(self._wall() - timedelta(days=1))
                 body: Any = Lease.from_dict({**lease.to_dict(), "spec": spec})
                 await self.client.replace(body)
         except (ApiError, OSError) as err:

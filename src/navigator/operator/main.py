@@ -64,7 +64,6 @@ async def _startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -
     settings.watching.server_timeout = 300
     client = AsyncClient(config=KubeConfig.from_env(), field_manager=FIELD_MANAGER)
     metrics: Metrics = memo["metrics"]
-    reconciler = Reconciler(Kube(client, metrics=metrics))
     elector = LeaseElector(
         client,
         namespace=memo["lease_namespace"],
@@ -72,6 +71,8 @@ async def _startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -
         duration=memo["lease_seconds"],
         renew=memo["lease_seconds"] / 3,
     )
+    # Leadership is asked before every write, not only at the start of a pass.
+    reconciler = Reconciler(Kube(client, metrics=metrics, is_leader=lambda: elector.is_leader))
     workers = Workers(
         metrics.instrument(reconciler.reconcile),
         resync=memo["resync"],

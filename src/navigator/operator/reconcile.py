@@ -53,7 +53,8 @@ from navigator.operator.decide import (
     Wait,
     next_action,
 )
-from navigator.operator.kube import Kube, is_namespace_terminating
+from navigator.operator.kube import Kube, is_conflict, is_namespace_terminating
+from navigator.operator.leader import NotLeader
 from navigator.operator.observed import Member, Observed, PodView, PoolState
 from navigator.operator.pods import pod_problem
 from navigator.operator.predicates import PROGRESS_RULES, ROLLOUT_STALLED
@@ -218,7 +219,15 @@ class Reconciler:
                 await self.converge(world, observed)
                 await self.act(world, observed, action)
             await self.record(world, observed, action)
+        except NotLeader:
+            log.info("no longer leading: the pass of %s/%s ends here", namespace, name)
+            return None
         except ApiError as err:
+            if is_conflict(err):
+                # Someone (another replica on a stale read, or the controller)
+                # changed an object after our read: read again and decide again.
+                log.info("%s/%s changed during the pass (%s): again", namespace, name, err)
+                return AFTER_ACTION
             if not is_namespace_terminating(err):
                 raise
             log.info("namespace %s is being deleted: %s/%s left alone", namespace, namespace, name)
@@ -330,7 +339,12 @@ class Reconciler:
     ) -> None:
         manifest = build_statefulset(world.cluster, pool, replicas=replicas)
         # The gather's list is a consistent read: a StatefulSet it lacks is absent.
-        await self.kube.apply(manifest, world.statefulsets.get(manifest["metadata"]["name"]))
+        # `replicas` was decided from that read, so the write is conditional on
+        # it (resourceVersion): if anyone changed the StatefulSet since, e.g. a
+        # second replica that already took this step, the API server answers
+        # 409 and the next pass decides again from a fresh read.
+        live = world.statefulsets.get(manifest["metadata"]["name"])
+        await self.kube.apply(manifest, live, guard=True)
 
     async def _apply_pilot(
         self, world: World, pool: CassandraNodePool, member: str, ids: tuple[str, ...]

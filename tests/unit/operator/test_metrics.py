@@ -10,7 +10,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from navigator.operator.kube import Kube, contains
+from navigator.operator.kube import Kube, contains, stamped
 from navigator.operator.metrics import Metrics, MetricsServer
 from navigator.quantity import quantity
 from navigator.testing.prom import free_port
@@ -56,7 +56,8 @@ def written(metrics: Metrics, kind: str, verb: str) -> float:
 
 async def test_apply_counts_a_write_only_when_it_makes_one() -> None:
     k, client, metrics = kube()
-    live = {**service(9042), "status": {}, "metadata": {"name": "s", "namespace": "ns", "uid": "u"}}
+    applied = stamped(service(9042))  # as a previous apply left it
+    live = {**applied, "status": {}, "metadata": {**applied["metadata"], "uid": "u"}}
     assert not await k.apply(service(9042), live)
     assert client.calls == []
     assert metrics.writes() == 0
@@ -80,7 +81,7 @@ async def test_quantities_the_api_server_canonicalized_are_no_change() -> None:
             "spec": {"template": {"spec": {"containers": [{"resources": resources}]}}},
         }
 
-    live = sts("2Gi", "1")
+    live = {**sts("2Gi", "1"), "metadata": stamped(sts("2048Mi", "1000m"))["metadata"]}
     assert not await k.apply(sts("2048Mi", "1000m"), live)
     assert metrics.writes() == 0
     assert await k.apply(sts("2049Mi", "1000m"), live)
