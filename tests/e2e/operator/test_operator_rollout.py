@@ -14,6 +14,7 @@ of requests successful. Run with ``-s`` to see the figures.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import subprocess
 import sys
@@ -204,6 +205,18 @@ def restart_events(env: Env) -> list[dict[str, Any]]:
     return sorted(env.events("RestartingMember"), key=lambda e: e.get("lastTimestamp") or "")
 
 
+def database_start_s(env: Env, member: str) -> float | None:
+    """Seconds from the database process start to its pilot finding it ready
+    (Up/Normal, accepting CQL), from the current pod's pilot log."""
+    text = env.kubectl("logs", member, check=False)
+    said = None
+    for line in text.splitlines():
+        if line.startswith("{") and '"database ready' in line:
+            with contextlib.suppress(ValueError):
+                said = float(json.loads(line).get("since_start_s"))
+    return said
+
+
 def overhead_lines(sampler: Sampler) -> list[str]:
     """Per restarted member: how long its old pod took to stop (the pilot's
     drain, then Cassandra's exit), how long until its new pod existed (the
@@ -220,9 +233,11 @@ def overhead_lines(sampler: Sampler) -> list[str]:
             continue
         old, new = uids[-2], uids[-1]
         ending, created = sampler.ending_at.get(old, down), sampler.seen_at.get(new, up)
+        own = database_start_s(sampler.env, member)
+        beyond = f", of which Cassandra's own start {own:.1f} s" if own is not None else ""
         lines.append(
             f"{member}: stop {created - ending:.1f} s (drain + exit + new pod created),"
-            f" start {up - created:.1f} s (new pod → Ready), down {up - down:.1f} s"
+            f" start {up - created:.1f} s (new pod → Ready{beyond}), down {up - down:.1f} s"
         )
         if previous_ready is not None:
             gaps.append(ending - previous_ready)

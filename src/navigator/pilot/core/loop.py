@@ -110,6 +110,8 @@ class Pilot(Generic[F]):
     # Which incarnation of the member writes (revision, podUID, configHash):
     # the operator trusts a status only from the pod that runs now.
     incarnation: dict[str, str] = field(default_factory=dict)
+    started_at: float = 0.0  # monotonic time the database process started
+    was_ready: bool = False
 
     async def run(self) -> int:
         loop = asyncio.get_running_loop()
@@ -128,6 +130,7 @@ class Pilot(Generic[F]):
             if may_run_database(state.outcomes):
                 await self.adapter.prepare()
                 self.child = await supervisor.start(self.adapter.command())
+                self.started_at = time.monotonic()
                 DB_UP.set(1)
                 log.info("database started", extra={"pid": self.child.pid})
             else:
@@ -198,7 +201,19 @@ class Pilot(Generic[F]):
             OBSERVE_ERRORS.inc()
             self.facts = None
             self.last_error = str(err)
-        DB_READY.set(1 if self.adapter.ready(self.facts)[0] else 0)
+        ready, why = self.adapter.ready(self.facts)
+        DB_READY.set(1 if ready else 0)
+        if ready != self.was_ready:
+            # The database's own start (or loss of readiness), timed from its
+            # process start: what a rollout's per-member time is compared with.
+            since = time.monotonic() - self.started_at if self.started_at else 0.0
+            log.info(
+                "database %s: %s",
+                "ready" if ready else "not ready",
+                why,
+                extra={"since_start_s": round(since, 1)},
+            )
+            self.was_ready = ready
 
     async def _advance(self, intent: Intent) -> None:
         facts = self.facts
