@@ -98,6 +98,12 @@ class Facts(ApiModel):
     keyspaces: list[Keyspace] = Field(
         default_factory=list, description="Keyspaces and their replication."
     )
+    hints_pending: dict[str, int] | None = Field(
+        None,
+        description="Hint files this node holds for others, by host ID (writes a down"
+        " or slow replica missed, to be delivered to it). Absent when unknown.",
+        json_schema_extra=k8s(maxProperties=1000),
+    )
 
 
 class IntentOutcome(ApiModel):

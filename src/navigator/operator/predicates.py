@@ -28,6 +28,7 @@ RING_STABLE = "RingStable"
 SCHEMA_AGREEMENT = "SchemaAgreement"
 RESTARTED_MEMBER_SERVES = "RestartedMemberServes"
 ROLLOUT_STALLED = "RolloutStalled"
+HINTS_DELIVERED = "HintsDelivered"
 
 RULES = (
     NOT_PAUSED,
@@ -41,6 +42,7 @@ RULES = (
     SCHEMA_AGREEMENT,
     RESTARTED_MEMBER_SERVES,
     ROLLOUT_STALLED,
+    HINTS_DELIVERED,
 )
 
 # Rules that are the normal course of an operation (waiting for a member to
@@ -55,6 +57,7 @@ PROGRESS_RULES = frozenset(
         RING_STABLE,
         SCHEMA_AGREEMENT,
         RESTARTED_MEMBER_SERVES,
+        HINTS_DELIVERED,
     }
 )
 
@@ -277,4 +280,25 @@ def peers_forgot_member(observed: Observed, gone: Member) -> Block | None:
         listed = m.facts is not None and any(p.host_id == gone.host_id for p in m.facts.peers)
         if m.name != gone.name and listed:
             return Block(PEERS_FORGOT_MEMBER, f"{m.name} still lists {gone.name} in its ring")
+    return None
+
+
+def hints_delivered(observed: Observed) -> Block | None:
+    """No serving member holds hints for another member: the writes a
+    restarted member missed while it was down have reached it, so restarting
+    the next one never leaves a row on fewer replicas than it was written to.
+    Fails closed: a member that cannot say blocks."""
+    for member in observed.members():
+        if not member.serving or member.facts is None:
+            continue
+        pending = member.facts.hints_pending
+        if pending is None:
+            return Block(HINTS_DELIVERED, f"{member.name} cannot say which hints it holds")
+        names = {m.host_id: m.name for m in observed.members()}
+        held = sorted(names.get(h, h) for h, files in pending.items() if files)
+        if held:
+            return Block(
+                HINTS_DELIVERED,
+                f"{member.name} still holds hints for {', '.join(held)}",
+            )
     return None

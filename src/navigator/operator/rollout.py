@@ -47,6 +47,7 @@ RESTART_GATES: tuple[RollGate, ...] = (
     p.others_up_normal,
     lambda observed, _member: p.ring_stable(observed),
     lambda observed, _member: p.schema_agreement(observed),
+    lambda observed, _member: p.hints_delivered(observed),
 )
 
 UPGRADE, CONFIG_ROLLOUT, ROLLING_RESTART = "Upgrade", "ConfigRollout", "RollingRestart"
@@ -78,7 +79,15 @@ def next_restart(observed: Observed) -> RestartMember | Wait | None:
     pool's revision."""
     stale = all_outdated(observed)
     if not stale:
-        return _in_flight(observed, observed.rollout) if observed.rollout else None
+        if not observed.rollout:
+            return None
+        if (waiting := _in_flight(observed, observed.rollout)) is not None:
+            return waiting
+        # The last member restarted serves: the rollout ends once the writes
+        # it missed while down have been delivered to it.
+        if block := p.hints_delivered(observed):
+            return Wait(block.rule, block.reason, observed.rollout)
+        return None
     kind = rollout_kind(observed)
     if (waiting := _in_flight(observed, kind)) is not None:
         return waiting

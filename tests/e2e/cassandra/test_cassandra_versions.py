@@ -266,3 +266,5 @@ def test_image_runs_its_version_under_the_pilot_rendering(version: str, tmp_path
         assert status["releaseVersion"] == version
         assert status["clusterName"] == "versions"
         assert status["nativeTransportRunning"] is True
+        # The hints a node holds are readable (the rollout's HintsDelivered gate).
+        assert status["hintsPending"] == {}

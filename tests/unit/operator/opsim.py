@@ -83,6 +83,7 @@ def observed(
                         operationMode="NORMAL",
                         releaseVersion="5.0.6",
                         schemaVersion="schema-1",
+                        hintsPending={},
                         peers=peers,
                         keyspaces=keyspaces,
                     ),

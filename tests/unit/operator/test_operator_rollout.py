@@ -324,3 +324,38 @@ def test_the_rollout_lasts_until_the_last_restarted_member_serves() -> None:
     )
     done = restarted(recorded, "c-a-1", serving=True)
     assert next_restart(done) is None
+
+
+def _hints(obs: Observed, holder: str, pending: dict[str, int] | None) -> Observed:
+    m = member(obs, holder)
+    assert m.pilot is not None
+    assert m.pilot.facts is not None
+    facts = m.pilot.facts.model_copy(update={"hints_pending": pending})
+    return map_member(obs, holder, pilot=m.pilot.model_copy(update={"facts": facts}))
+
+
+def test_no_restart_while_a_member_holds_hints_for_another() -> None:
+    obs = _hints(new_revision(observed([("a", 3, 3)])), "c-a-0", {"id-c-a-1": 2})
+    action = next_restart(obs)
+    assert isinstance(action, Wait)
+    assert action.rule == p.HINTS_DELIVERED
+    assert "c-a-0 still holds hints for c-a-1" in action.reason
+    assert action.progress
+
+
+def test_unknown_hints_fail_closed() -> None:
+    obs = _hints(new_revision(observed([("a", 3, 3)])), "c-a-0", None)
+    action = next_restart(obs)
+    assert isinstance(action, Wait)
+    assert action.rule == p.HINTS_DELIVERED
+
+
+def test_the_rollout_ends_once_the_last_member_has_its_hints() -> None:
+    obs = restarted(new_revision(observed([("a", 2, 2)])), "c-a-0", serving=True)
+    obs = restarted(obs, "c-a-1", serving=True)
+    obs = replace(obs, rollout="RollingRestart")
+    held = _hints(obs, "c-a-0", {"id-c-a-1": 1})
+    action = next_restart(held)
+    assert isinstance(action, Wait)
+    assert action.rule == p.HINTS_DELIVERED
+    assert next_restart(obs) is None

@@ -99,3 +99,14 @@ def test_refusal_from_facts_ignores_leaving_nodes() -> None:
     reason = decommission_refusal(facts)
     assert reason is not None
     assert "1 node(s)" in reason
+
+
+def test_pending_hints_by_host() -> None:
+    from navigator.pilot.cassandra.facts import parse_pending_hints
+
+    value = [
+        {"host_id": "h1", "total_files": "2", "oldest_timestamp": "1", "newest_timestamp": "2"},
+        {"host_id": "h2", "total_files": "0"},
+    ]
+    assert parse_pending_hints(value) == {"h1": 2}
+    assert parse_pending_hints([]) == {}

@@ -131,6 +131,11 @@ def facts_to_status(facts: CassandraFacts | None) -> dict[str, Any]:
             }
             for name, rep in sorted(facts.keyspaces.items())
         ],
+        **(
+            {"hintsPending": dict(sorted(facts.hints_pending.items()))}
+            if facts.hints_pending is not None
+            else {}
+        ),
     }
 
 

@@ -14,6 +14,7 @@ from typing import Any
 STORAGE_SERVICE = "org.apache.cassandra.db:type=StorageService"
 FAILURE_DETECTOR = "org.apache.cassandra.net:type=FailureDetector"
 SNITCH = "org.apache.cassandra.db:type=EndpointSnitchInfo"
+HINTS_SERVICE = "org.apache.cassandra.hints:type=HintsService"
 
 STORAGE_ATTRIBUTES = (
     "OperationMode",
@@ -72,12 +73,25 @@ class CassandraFacts:
     native_transport_running: bool
     peers: tuple[Peer, ...]
     keyspaces: Mapping[str, Replication] = field(default_factory=dict)
+    # Hint files this node holds, by the host ID they are for; None: unknown.
+    hints_pending: Mapping[str, int] | None = None
 
     def peer(self, address: str) -> Peer | None:
         return next((p for p in self.peers if p.address == address), None)
 
     def datacenter_of(self, host_id: str) -> str | None:
         return next((p.datacenter for p in self.peers if p.host_id == host_id), None)
+
+
+def parse_pending_hints(value: Any) -> dict[str, int]:
+    """`HintsService.PendingHints`: a list of maps with `host_id` and
+    `total_files`; hosts with no files are left out."""
+    out: dict[str, int] = {}
+    for item in value or []:
+        files = int(str(item.get("total_files") or 0))
+        if files > 0:
+            out[str(item.get("host_id") or "")] = files
+    return out
 
 
 def strip_endpoint(endpoint: str) -> str:

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from navigator.pilot.cassandra.facts import (
     FAILURE_DETECTOR,
+    HINTS_SERVICE,
     SNITCH,
     STORAGE_ATTRIBUTES,
     STORAGE_SERVICE,
     CassandraFacts,
     parse_facts,
+    parse_pending_hints,
     strip_endpoint,
 )
-from navigator.pilot.cassandra.jolokia import Exec, Jolokia, Read, Request
+from navigator.pilot.cassandra.jolokia import Exec, Jolokia, JolokiaError, Read, Request
 from navigator.pilot.core.intents import Progress
 
 
@@ -33,7 +36,21 @@ async def observe(jmx: Jolokia) -> CassandraFacts:
     replication = {
         ks: str(v) for ks, v in zip(keyspaces, values[2 * len(endpoints) :], strict=True)
     }
-    return parse_facts(storage, detector.get("SimpleStates") or {}, placement, replication)
+    facts = parse_facts(storage, detector.get("SimpleStates") or {}, placement, replication)
+    return replace(facts, hints_pending=await pending_hints(jmx))
+
+
+async def pending_hints(jmx: Jolokia) -> dict[str, int] | None:
+    """Hint files held for other nodes; None when the node cannot say (yet):
+    a rollout waits on unknown hints rather than assuming none."""
+    try:
+        value = await jmx.call(Read(HINTS_SERVICE, ("PendingHints",)))
+        # Jolokia answers a read of named attributes with a map by attribute.
+        if isinstance(value, dict):
+            value = value.get("PendingHints")
+        return parse_pending_hints(value)
+    except (JolokiaError, ValueError, TypeError, AttributeError):
+        return None
 
 
 # Cassandra's StorageService operation modes, mapped to an intent's progress.
