@@ -16,9 +16,12 @@ of its replicas separately:
    (``system_views.local_read_latency``): it must have grown by at least the
    pages read, else some read was served by another replica and the replica
    is "could not verify".
-4. *Recheck*: a replica that lacks rows is read again after a short delay,
-   until what it lacks stops changing (a hint may have been in flight); what
-   it still lacks is reported missing.
+4. *Recheck*: a replica that lacks rows is read again every few seconds
+   until it lacks nothing or ``settle_timeout`` has passed: a hint may still
+   sit in a coordinator's memory (buffers are flushed to hint files every
+   ``hints_flush_period``, 10 s, and only files are listed as pending) or be
+   in delivery (dispatch runs every 10 s). What it still lacks then is
+   reported missing.
 
 A replica that is down or whose reads fail is "could not verify", never
 "ok". The result is pure data (`ReplicaRead`), judged in `report`.
@@ -56,7 +59,7 @@ class ReplicaSettings:
     retry_delay: float = 1.0  # seconds, times the attempt number
     timeout: float = 30.0  # per request
     settle_timeout: float = 60.0  # wait for owners up and hints delivered
-    recheck_delay: float = 15.0  # before re-reading a replica that lacks rows
+    recheck_delay: float = 10.0  # between re-reads of a replica that lacks rows
 
 
 @dataclass(frozen=True)
@@ -96,29 +99,30 @@ def recheck(
     acked: frozenset[int],
     settings: ReplicaSettings,
 ) -> None:
-    """Read replicas that lack rows again, until what they lack stops changing.
+    """Read replicas that lack rows again, until they lack nothing or time is up.
 
-    A hint file being delivered is no longer listed as pending, so a replica
-    may still be receiving rows when it is first read. A row is reported
-    missing only once two reads ``recheck_delay`` apart agree (or
-    ``settle_timeout`` has passed).
+    Hints are only listed as pending once flushed to a file, and a file being
+    delivered is no longer listed, so `settle` cannot prove that nothing is on
+    its way. A row is reported missing only once it was read again at least
+    once and ``settle_timeout`` (covering two hint flush periods and two
+    dispatch periods) has passed since the first read.
     """
     deadline = time.monotonic() + settings.settle_timeout
     short = [host for host in reads if reads[host].missing(acked)]
-    while short:
+    first = True
+    while short and (first or time.monotonic() < deadline):
+        first = False
         log.info(
-            "%d replica(s) lack rows; reading again in %.0fs", len(short), settings.recheck_delay
+            "%d replica(s) lack rows (%s); reading again in %.0fs",
+            len(short),
+            ", ".join(f"{host.address}: {len(reads[host].missing(acked))}" for host in short),
+            settings.recheck_delay,
         )
         time.sleep(settings.recheck_delay)
         _log_unsettled(settle(session, cluster, list(reads), settings.settle_timeout))
         again = {host: reader.read(host, owners[host]) for host in short}
-        changed = [
-            host for host in short if again[host].missing(acked) != reads[host].missing(acked)
-        ]
         reads.update(again)
-        short = [host for host in changed if again[host].missing(acked)]
-        if time.monotonic() >= deadline:
-            break
+        short = [host for host in short if again[host].missing(acked)]
 
 
 # --- owners and settling ---------------------------------------------------------

@@ -11,6 +11,12 @@ be tested exhaustively without a database:
   it was read and none returned it;
 - an acknowledged row that one replica lacks while another has it is
   *missing on that replica*: not lost, but the run fails (a copy is gone);
+- an acknowledged row held by fewer replicas than its write level waited
+  for is *under-replicated*: copies that were acknowledged are gone, which
+  no crash of a single process explains (a lost hint leaves the row on the
+  replicas that acknowledged it). Scenarios that SIGKILL a node may accept
+  *missing on a replica* (Cassandra loses the hints a killed coordinator
+  had not flushed yet; repair restores them) but never this;
 - a timeout (or any other error after which the write may or may not have
   been applied) is *unknown*: reported, never counted as lost;
 - a read that failed proves nothing, so acked rows it should have returned
@@ -30,7 +36,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from itertools import pairwise
 
-from navigator.checker.consistency import durability_problem
+from navigator.checker.consistency import durability_problem, replicas_required
 
 LOST_SAMPLE = 10
 
@@ -214,6 +220,8 @@ class Report:
     unverified_replicas: dict[str, str] = field(default_factory=dict)
     replica_host_ids: dict[str, str] = field(default_factory=dict)
     verify_s: float = 0.0
+    under_replicated: int = 0
+    under_replicated_sample: tuple[int, ...] = ()
     failures: tuple[Failure, ...] = ()
 
     @property
@@ -241,6 +249,7 @@ class Report:
         line = (
             f"{verdict}: lost={self.lost} acked={self.acked}/{self.attempted} "
             f"missing_on_replicas={self.missing_on_replicas} "
+            f"under_replicated={self.under_replicated} "
             f"replicas_checked={self.replicas_checked} "
             f"failed={self.failed} unknown={self.unknown} ({self.unknown_found} found) "
             f"timed_out={self.timed_out} unverified={self.unverified} corrupt={self.corrupt} "
@@ -269,6 +278,7 @@ class Report:
     def to_dict(self) -> dict[str, object]:
         data = asdict(self)
         data["lost_sample"] = list(self.lost_sample)
+        data["under_replicated_sample"] = list(self.under_replicated_sample)
         data["errors"] = dict(self.errors)
         data["missing_sample_by_replica"] = {
             replica: list(sample) for replica, sample in self.missing_sample_by_replica.items()
@@ -341,6 +351,24 @@ def account_replicas(acked: frozenset[int], replicas: Iterable[ReplicaRead]) -> 
     return ReplicaAccounting(missing, unverified, host_ids)
 
 
+def under_replicated(
+    acked: frozenset[int], replicas: Sequence[ReplicaRead], needed: int
+) -> frozenset[int]:
+    """Acked rows that fewer than ``needed`` replicas hold, counting a replica whose
+    read failed as holding it (unproven is not missing). Empty without per-replica reads."""
+    if not replicas or needed < 1:
+        return frozenset()
+    held: Counter[int] = Counter()
+    owners: Counter[int] = Counter()
+    for replica in replicas:
+        mine = acked & replica.owned
+        owners.update(mine)
+        held.update(mine & (replica.found | replica.unreadable))
+    # A row owned by fewer replicas than needed (a token map mid-change) is judged
+    # against its owners: it cannot be asked to be where no replica owns it.
+    return frozenset(seq for seq, n in owners.items() if held[seq] < min(needed, n))
+
+
 def max_unavailable(attempts: Sequence[Attempt]) -> float:
     """The longest stretch of consecutive failed requests (in issue order), in seconds.
 
@@ -385,6 +413,11 @@ def build_report(info: RunInfo, attempts: Sequence[Attempt], read: ReadBack) -> 
     """The report of one run, from the writer's attempts and the verification."""
     books = account(attempts, read)
     per_replica = account_replicas(books.acked, read.replicas)
+    try:
+        needed = replicas_required(info.write_consistency, info.replication_factor)
+    except ValueError:  # judged by the consistency-too-weak rule
+        needed = 0
+    thin = under_replicated(books.acked - books.lost, read.replicas, needed)
     attempted = len(attempts)
     not_acked = len(books.failed) + len(books.unknown)
     report = Report(
@@ -422,6 +455,8 @@ def build_report(info: RunInfo, attempts: Sequence[Attempt], read: ReadBack) -> 
         unverified_replicas=per_replica.unverified,
         replica_host_ids=per_replica.host_ids,
         verify_s=info.verify_s,
+        under_replicated=len(thin),
+        under_replicated_sample=tuple(sorted(thin)[:LOST_SAMPLE]),
     )
     return replace(report, failures=judge(report, info))
 
@@ -467,6 +502,15 @@ def _missing_on_replica(r: Report, _info: RunInfo) -> str | None:
     return f"acked rows missing on a replica that owns them ({listed})"
 
 
+def _under_replicated(r: Report, _info: RunInfo) -> str | None:
+    if not r.under_replicated:
+        return None
+    return (
+        f"{r.under_replicated} acked rows are held by fewer replicas than {r.write_consistency} "
+        f"acknowledged (first: {list(r.under_replicated_sample)})"
+    )
+
+
 def _replica_unverified(r: Report, _info: RunInfo) -> str | None:
     if not r.unverified_replicas:
         return None
@@ -495,6 +539,7 @@ VERDICT_RULES: tuple[tuple[str, Rule], ...] = (
     ("replication-mismatch", _replication_mismatch),
     ("consistency-too-weak", _consistency_too_weak),
     ("lost", _lost),
+    ("under-replicated", _under_replicated),
     ("missing-on-replica", _missing_on_replica),
     ("replica-unverified", _replica_unverified),
     ("unverified", _unverified),

@@ -31,7 +31,9 @@ from navigator.testing.members import eventually
 
 from .conftest import NODES, Env
 
-pytestmark = [pytest.mark.e2e]
+# A scenario waits up to JOIN for a member, then verifies every replica
+# (up to a minute more when a replica lacks rows: see the checker's recheck).
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
 
 NAME = "demo"
 POOL = "rack1"
@@ -112,10 +114,13 @@ def writing(env: Env, scenario: str, crashed: str = "") -> Iterator[list[Report]
     acknowledged write must read back from every replica that owns it.
 
     `crashed`: the address of a member whose Cassandra the scenario kills
-    without a drain. Cassandra's periodic commitlog makes a write replayable
-    only at its next sync marker, so a node killed with SIGKILL may lack its
-    last moments of acknowledged writes (its peers have them, so nothing is
-    lost). Only that replica may lack rows, and only that may fail the run."""
+    without a drain. A killed node may lack its last ~0.1 s of acknowledged
+    writes (periodic commitlog: replay stops at the last sync marker), and as a
+    coordinator it takes the hints it had not flushed yet (every 10 s) with it,
+    so another replica may lack a row the killed node acknowledged for it. Both
+    leave every row on the replicas QUORUM waited for: rows missing on a replica
+    are accepted (and reported), a row on fewer than two replicas
+    (`under-replicated`) or on none (`lost`) never is."""
     out: list[Report] = []
     checker = DataChecker(pod_ips(env), Settings(rate=RATE))
     checker.start()
@@ -132,8 +137,7 @@ def writing(env: Env, scenario: str, crashed: str = "") -> Iterator[list[Report]
     assert report.lost == 0, report.summary()
     assert report.acked > 0, report.summary()
     if crashed:
-        short = {a: n for a, n in report.missing_by_replica.items() if n}
-        assert set(short) <= {crashed}, report.summary()
+        assert report.under_replicated == 0, report.summary()
         assert [f.rule for f in report.failures] in ([], ["missing-on-replica"]), report.summary()
         return
     assert report.ok, report.summary()

@@ -45,7 +45,8 @@ async def report(
     """Write Pilot status for `members` as their pilots would: everyone sees
     everyone (except `gone`) Up/Normal. Like a real pilot, each status names
     the pod that wrote it, and (as the kubelet would from the pilot's
-    readiness probe) the pod is marked Ready: there are no nodes here."""
+    readiness probe) the pod is marked Ready: there are no nodes here. A
+    member whose Pilot does not exist yet is skipped, as a real pilot waits."""
     ring = [m for m in members if m not in gone]
     peers = [
         {
@@ -80,13 +81,19 @@ async def report(
             },
             "intents": (outcomes or {}).get(member, []),
         }
-        await client.patch(
-            PilotResource.Status,
-            member,
-            {"status": status},
-            namespace=namespace,
-            patch_type=PatchType.MERGE,
-        )
+        try:
+            await client.patch(
+                PilotResource.Status,
+                member,
+                {"status": status},
+                namespace=namespace,
+                patch_type=PatchType.MERGE,
+            )
+        except ApiError as err:
+            # The operator creates a member's Pilot in the pass after the pool
+            # grew; a real pilot waits for it, this one reports next time.
+            if err.status.code != 404:
+                raise
 
 
 async def _mark_ready(client: AsyncClient, namespace: str, member: str) -> str:

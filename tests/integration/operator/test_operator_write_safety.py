@@ -160,11 +160,6 @@ async def test_a_kube_that_does_not_lead_writes_nothing(
     assert not cluster.to_dict().get("status")
 
 
-@pytest.mark.xfail(
-    reason="flaky in a clean-clone CI run: the fake pilot's status patch can race the"
-    " Pilot's creation (404); the conflict refusal itself is covered by its own assertions",
-    strict=False,
-)
 async def test_a_size_decided_on_a_stale_read_is_refused_and_decided_again(
     aclient: AsyncClient, reconciler: Reconciler, namespace: str, monkeypatch: Any
 ) -> None:

@@ -264,6 +264,37 @@ def test_replication_from_the_schema() -> None:
     assert transient.factor_in("dc1") == 3
 
 
+def test_a_copy_missing_on_one_of_three_replicas_is_not_under_replicated() -> None:
+    report = verify(replica("a"), replica("b", ROWS - {4}), replica("c"))
+    assert report.under_replicated == 0
+    assert rules(report) == ["missing-on-replica"]
+
+
+def test_rows_on_fewer_replicas_than_the_write_level_acknowledged_are_under_replicated() -> None:
+    report = verify(replica("a"), replica("b", ROWS - {4, 5}), replica("c", ROWS - {5}))
+    assert report.lost == 0
+    assert report.under_replicated == 1
+    assert report.under_replicated_sample == (5,)
+    assert rules(report) == ["under-replicated", "missing-on-replica"]
+    assert json.loads(report.to_json())["under_replicated_sample"] == [5]
+
+
+def test_an_unreadable_copy_is_not_counted_as_missing_for_under_replication() -> None:
+    report = verify(
+        replica("a"),
+        replica("b", ROWS - {4}, unreadable=frozenset({4}), error="timeout"),
+        replica("c", ROWS - {4}),
+    )
+    assert report.under_replicated == 0
+    assert "under-replicated" not in rules(report)
+
+
+def test_a_row_owned_by_fewer_replicas_than_the_level_is_judged_against_its_owners() -> None:
+    only_a = frozenset({0})
+    report = verify(replica("a"), replica("b", ROWS - only_a, owned=ROWS - only_a))
+    assert report.under_replicated == 0
+
+
 # --- the rules are data ------------------------------------------------------------
 
 
@@ -275,6 +306,7 @@ def test_rule_names_are_unique_and_each_can_fail() -> None:
     seen |= set(rules(verify(ReplicaRead("a", "i", ROWS, ROWS, corrupt=frozenset({1})))))
     seen |= set(rules(verify(replica("a"), info=replace(INFO, replication="x"))))
     seen |= set(rules(verify(replica("a", ROWS - {2}))))
+    seen |= set(rules(verify(replica("a"), replica("b", ROWS - {3}), replica("c", ROWS - {3}))))
     seen |= set(rules(verify(replica("a", owned=frozenset(), found=frozenset()))))
     assert seen == set(names)
 

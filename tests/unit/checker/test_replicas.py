@@ -194,22 +194,47 @@ def test_a_row_that_arrives_before_the_recheck_is_not_missing(hosts: list[Host])
     assert all(not r.missing(frozenset(ROWS)) for r in run(session, Cluster(hosts)))
 
 
-def test_a_replica_still_receiving_rows_is_read_until_it_stops_changing(
+def test_a_replica_that_lacks_rows_is_read_again_until_the_settle_time_is_up(
     hosts: list[Host], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     session = Session(hosts)
     session.data["10.0.0.3"] -= {5, 6, 7}
-    late = [5, 6]  # one more row arrives while waiting before each recheck; 7 never does
+    late = {2: 5, 4: 6}  # rows that arrive (a hint delivered) before the n-th re-read; 7 never
+    clock = [0.0]
+    sleeps: list[float] = []
 
-    def deliver(_seconds: float) -> None:
-        if late:
-            session.data["10.0.0.3"].add(late.pop(0))
+    def wait(seconds: float) -> None:
+        sleeps.append(seconds)
+        clock[0] += seconds
+        if len(sleeps) in late:
+            session.data["10.0.0.3"].add(late[len(sleeps)])
 
-    monkeypatch.setattr(replicas.time, "sleep", deliver)
-    *_, c = run(session, Cluster(hosts), replace(FAST, settle_timeout=60))
+    monkeypatch.setattr(replicas.time, "sleep", wait)
+    monkeypatch.setattr(replicas.time, "monotonic", lambda: clock[0])
+    settings = replace(FAST, settle_timeout=60, recheck_delay=10)
+    *_, c = run(session, Cluster(hosts), settings)
     assert c.missing(frozenset(ROWS)) == {7}
-    # the first pass, a re-read per arrival, then one that agrees with the last
-    assert [a for a, _, _ in session.reads].count("10.0.0.3") == 4 * TABLE.shards
+    # a re-read every 10 s while anything is missing, even when nothing changed
+    # between two reads (a hint may still be in a coordinator's memory), until 60 s
+    assert sleeps == [10] * 6
+    assert [a for a, _, _ in session.reads].count("10.0.0.3") == 7 * TABLE.shards
+
+
+def test_a_replica_that_gets_everything_is_not_read_again(
+    hosts: list[Host], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    session = Session(hosts)
+    session.data["10.0.0.3"].discard(5)
+    sleeps: list[float] = []
+
+    def wait(seconds: float) -> None:
+        sleeps.append(seconds)
+        session.data["10.0.0.3"].add(5)
+
+    monkeypatch.setattr(replicas.time, "sleep", wait)
+    *_, c = run(session, Cluster(hosts), replace(FAST, settle_timeout=60, recheck_delay=10))
+    assert not c.missing(frozenset(ROWS))
+    assert sleeps == [10]
 
 
 def test_a_down_replica_is_not_read_and_cannot_be_verified(hosts: list[Host]) -> None:
