@@ -13,8 +13,8 @@ from __future__ import annotations
 import json
 import os
 import secrets
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,9 @@ from navigator.testing.pytest_plugin import LocalCluster, install_crds
 
 REPO = Path(__file__).resolve().parents[3]
 NODES = 3
+# Every module's scenarios, in the order they ran: one report per session.
+ROWS: list[tuple[str, float, Any]] = []
+NOTES: list[tuple[str, tuple[str, ...]]] = []
 
 
 @dataclass
@@ -38,13 +41,15 @@ class Env:
     cluster: LocalCluster
     operator: OperatorProcess
     namespace: str
-    rows: list[tuple[str, float, Any]] = field(default_factory=list)
 
-    def record(self, scenario: str, seconds: float, report: Any) -> None:
+    def record(self, scenario: str, seconds: float, report: Any, notes: Sequence[str] = ()) -> None:
         """One row of the e2e report (a checker `Report`, or None where there
-        was nothing to write to: creating and deleting the cluster)."""
-        self.rows.append((scenario, seconds, report))
-        write_report(self.rows)
+        was nothing to write to: creating and deleting the cluster), and the
+        scenario's own figures as notes under the table."""
+        ROWS.append((scenario, seconds, report))
+        if notes:
+            NOTES.append((scenario, tuple(notes)))
+        write_report(ROWS, NOTES)
 
     def kubectl(self, *args: str, check: bool = True, input: str | None = None) -> str:
         return self.cluster.kubectl("-n", self.namespace, *args, check=check, input=input).stdout
@@ -71,26 +76,32 @@ def report_path() -> Path:
     return Path(os.environ.get("NAVIGATOR_E2E_REPORT", REPO / "build" / "e2e" / "report.md"))
 
 
-def write_report(rows: list[tuple[str, float, Any]]) -> None:
+def write_report(
+    rows: Sequence[tuple[str, float, Any]], notes: Sequence[tuple[str, Sequence[str]]] = ()
+) -> None:
     """The scenarios so far as a markdown table (rewritten after each one)."""
     lines = [
         "# Navigator e2e: Cassandra lifecycle under continuous writes",
         "",
         "Writes at QUORUM to an RF=3 keyspace during each scenario; every"
-        " acknowledged write read back afterwards from every replica that owns it.",
+        " acknowledged write read back afterwards from every replica that owns it,"
+        " each replica alone (see docs/data-checker.md).",
         "",
-        "| scenario | duration (s) | acked writes | lost acked | missing on a replica"
-        " | failed requests | unknown | availability | longest gap (s) |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| scenario | duration (s) | acked writes | lost acked | under-replicated"
+        " | missing on a replica | failed requests | unknown | availability | longest gap (s) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for scenario, seconds, r in rows:
         if r is None:
-            lines.append(f"| {scenario} | {seconds:.0f} |" + " n/a |" * 7)
+            lines.append(f"| {scenario} | {seconds:.0f} |" + " n/a |" * 8)
             continue
         lines.append(
-            f"| {scenario} | {seconds:.0f} | {r.acked} | {r.lost} | {r.missing_on_replicas}"
-            f" | {r.failed} | {r.unknown} | {100 * r.availability:.2f}% | {r.max_gap_s:.1f} |"
+            f"| {scenario} | {seconds:.0f} | {r.acked} | {r.lost} | {r.under_replicated}"
+            f" | {r.missing_on_replicas} | {r.failed} | {r.unknown}"
+            f" | {100 * r.availability:.2f}% | {r.max_gap_s:.1f} |"
         )
+    for scenario, said in notes:
+        lines += ["", f"**{scenario}**", "", *(f"- {line}" for line in said)]
     path = report_path()
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines) + "\n")

@@ -193,7 +193,8 @@ def rolling(env: Env, scenario: str) -> Iterator[Figures]:
         print(f"\n[{scenario}] {figures.seconds:.0f} s; {report.summary()}")
         for line in figures.lines:
             print(f"  {line}")
-        env.record(scenario, figures.seconds, report)
+        said = [*figures.lines, f"most members down at once: {sampler.max_down}"]
+        env.record(scenario, figures.seconds, report, said)
     assert sampler.max_down <= 1, f"{sampler.max_down} members down at once: {sampler.worst}"
     assert report.lost == 0, report.summary()
     assert report.acked > 0, report.summary()
