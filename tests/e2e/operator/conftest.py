@@ -72,6 +72,23 @@ class Env:
         return [e for e in items if e.get("reason") == reason]
 
 
+def is_settled(obj: dict[str, Any], size: int, *, rolled: bool = False) -> bool:
+    """A CassandraCluster Ready with `size` members, every member UN, its spec
+    observed and no operation; with `rolled`, also no rollout and every member
+    on its pool's revision."""
+    st = obj.get("status") or {}
+    members = st.get("members") or []
+    return (
+        st.get("observedGeneration") == obj["metadata"]["generation"]
+        and st.get("phase") == "Ready"
+        and st.get("readyMembers") == f"{size}/{size}"
+        and not st.get("operation")
+        and len(members) == size
+        and all(m.get("state") == "UN" for m in members)
+        and (not rolled or (not st.get("rollout") and all(m.get("updated") for m in members)))
+    )
+
+
 def report_path() -> Path:
     return Path(os.environ.get("NAVIGATOR_E2E_REPORT", REPO / "build" / "e2e" / "report.md"))
 

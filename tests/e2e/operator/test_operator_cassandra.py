@@ -29,7 +29,7 @@ from navigator.local.agent.fleet import NodeSet
 from navigator.pilot.cassandra.safety import KEEPS_REPLICATION
 from navigator.testing.members import eventually
 
-from .conftest import NODES, Env
+from .conftest import NODES, Env, is_settled
 
 # A scenario waits up to JOIN for a member, then verifies every replica
 # (up to a minute more when a replica lacks rows: see the checker's recheck).
@@ -76,17 +76,7 @@ def settled_at(env: Env, size: int) -> Callable[[], bool]:
     """Ready with `size` members, no operation, every member UN, spec observed."""
 
     def check() -> bool:
-        obj = cluster(env)
-        st = obj.get("status") or {}
-        members = st.get("members") or []
-        return (
-            st.get("observedGeneration") == obj["metadata"]["generation"]
-            and st.get("phase") == "Ready"
-            and st.get("readyMembers") == f"{size}/{size}"
-            and not st.get("operation")
-            and len(members) == size
-            and all(m.get("state") == "UN" for m in members)
-        )
+        return is_settled(cluster(env), size)
 
     return check
 

@@ -32,7 +32,7 @@ from navigator.checker import DataChecker, Settings
 from navigator.testing.members import eventually
 from navigator.versions import pinned
 
-from .conftest import Env
+from .conftest import Env, is_settled
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1500)]
 
@@ -77,18 +77,7 @@ def cluster(env: Env) -> dict[str, Any]:
 
 def settled(env: Env) -> bool:
     """Ready, every member UN and on its pool's revision, no operation or rollout."""
-    obj = cluster(env)
-    st = obj.get("status") or {}
-    members = st.get("members") or []
-    return (
-        st.get("observedGeneration") == obj["metadata"]["generation"]
-        and st.get("phase") == "Ready"
-        and st.get("readyMembers") == f"{len(MEMBERS)}/{len(MEMBERS)}"
-        and not st.get("operation")
-        and not st.get("rollout")
-        and len(members) == len(MEMBERS)
-        and all(m.get("state") == "UN" and m.get("updated") for m in members)
-    )
+    return is_settled(cluster(env), len(MEMBERS), rolled=True)
 
 
 def patch(env: Env, ops: list[dict[str, Any]]) -> None:
