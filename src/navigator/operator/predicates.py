@@ -273,12 +273,19 @@ def remaining_nodes_can_hold_the_data(observed: Observed, leaving: Member) -> Bl
 
 def peers_forgot_member(observed: Observed, gone: Member) -> Block | None:
     """No other member still lists the decommissioned member in its ring.
-    Fails closed: without the member's host ID nothing can be checked."""
+    Fails closed: without the member's host ID nothing can be checked, and a
+    peer that cannot say (no Pilot status, facts from an earlier pod, an empty
+    ring view) has not shown that it forgot the member."""
     if not gone.host_id:
         return Block(PEERS_FORGOT_MEMBER, f"host ID of {gone.name} unknown")
     for m in observed.members():
-        listed = m.facts is not None and any(p.host_id == gone.host_id for p in m.facts.peers)
-        if m.name != gone.name and listed:
+        if m.name == gone.name:
+            continue
+        if m.facts is None or not m.current_facts or not m.facts.peers:
+            why = "no current facts" if m.facts is None or not m.current_facts else "an empty ring"
+            reason = f"{m.name} has {why}: cannot tell whether it forgot {gone.name}"
+            return Block(PEERS_FORGOT_MEMBER, reason)
+        if any(p.host_id == gone.host_id for p in m.facts.peers):
             return Block(PEERS_FORGOT_MEMBER, f"{m.name} still lists {gone.name} in its ring")
     return None
 

@@ -6,6 +6,7 @@ import pytest
 from opsim import forget, host_id, map_member, observed, set_peer_status
 
 from navigator.operator import predicates as p
+from navigator.operator.observed import PodView
 
 pytestmark = pytest.mark.unit
 
@@ -103,6 +104,36 @@ def test_peers_forgot_member() -> None:
     assert block.rule == "PeersForgotMember"
     assert p.peers_forgot_member(forget(obs, "c-a-2"), gone) is None
     assert host_id("c-a-2") == gone.host_id
+
+
+@pytest.mark.parametrize(
+    ("change", "said"),
+    [
+        ({"pilot": None}, "no current facts"),
+        ({"pod": None}, "no current facts"),
+        ({"pod": PodView(uid="a-later-pod", ready=True)}, "no current facts"),
+        ("empty ring", "an empty ring"),
+    ],
+)
+def test_peers_forgot_member_fails_closed_on_a_peer_that_cannot_say(
+    change: object, said: str
+) -> None:
+    """A peer without a Pilot status, with facts an earlier pod wrote, or
+    with an empty ring has not shown that it forgot the member (on the code
+    before issue 13, each of these counted as "forgot")."""
+    obs = forget(observed([("a", 2, 3)]), "c-a-2")
+    gone = member(obs, "c-a-2")
+    assert p.peers_forgot_member(obs, gone) is None
+    if change == "empty ring":
+        m = member(obs, "c-a-1")
+        empty = m.pilot.model_copy(update={"facts": m.pilot.facts.model_copy(update={"peers": []})})
+        obs = map_member(obs, "c-a-1", pilot=empty)
+    else:
+        obs = map_member(obs, "c-a-1", **change)  # type: ignore[arg-type]
+    block = p.peers_forgot_member(obs, gone)
+    assert block is not None
+    assert block.rule == "PeersForgotMember"
+    assert f"c-a-1 has {said}" in block.reason
 
 
 def test_all_members_up_normal_waits_for_a_member_that_does_not_serve_yet() -> None:
