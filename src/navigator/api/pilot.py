@@ -145,6 +145,14 @@ class PilotStatus(ApiModel):
         " rendered files and command line).",
         max_length=64,
     )
+    observed_at: str = Field(
+        "",
+        alias="observedAt",
+        description="When the pilot last observed its database (RFC 3339, UTC). The pilot"
+        " writes its status at least every 30 s; the operator treats facts older than"
+        " 90 s as unknown (the pilot or its node is hung or gone).",
+        max_length=64,
+    )
     last_error: str | None = Field(
         None,
         description="The last error an operation returned.",

@@ -14,6 +14,9 @@ from navigator.api.cassandra import CassandraClusterSpec, CassandraNodePool
 from navigator.api.pilot import Facts, IntentOutcome, PilotStatus
 
 DECOMMISSION_PREFIX = "decommission-g"
+# A pilot writes its status at least every 30 s (its heartbeat); facts older
+# than three heartbeats come from a pilot that is hung, or whose node is gone.
+FACTS_FRESH_FOR_S = 90.0
 
 
 @dataclass(frozen=True)
@@ -41,14 +44,26 @@ class Member:
     intents: tuple[str, ...] = ()  # decommission intent ids in the Pilot's spec
     problem: str | None = None  # why its Pod cannot run the database (pods.pod_problem)
     pod: PodView | None = None
+    # Seconds since its pilot observed what its status says (None: not said).
+    facts_age_s: float | None = None
 
     @property
     def current_facts(self) -> bool:
-        """The Pilot's status was written by the pod that runs now (a status
-        from an earlier incarnation, or a pilot that does not say, is stale)."""
+        """The Pilot's status was written by the pod that runs now and observed
+        at most `FACTS_FRESH_FOR_S` ago (a status from an earlier incarnation,
+        from a pilot that does not say which pod it is, or from one that went
+        quiet, is stale). A pilot that does not say when it observed (one from
+        before `observedAt`) is judged by its pod alone."""
         if self.pilot is None or self.pod is None:
             return False
-        return bool(self.pilot.pod_uid) and self.pilot.pod_uid == self.pod.uid
+        if not self.pilot.pod_uid or self.pilot.pod_uid != self.pod.uid:
+            return False
+        return not self.facts_stale
+
+    @property
+    def facts_stale(self) -> bool:
+        """Its pilot's last observation is older than `FACTS_FRESH_FOR_S`."""
+        return self.facts_age_s is not None and self.facts_age_s > FACTS_FRESH_FOR_S
 
     @property
     def serving(self) -> bool:

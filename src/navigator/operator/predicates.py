@@ -91,6 +91,11 @@ def not_serving_reason(member: Member) -> str:
         return "its pod is terminating"
     if member.pilot is None:
         return "its pilot has not reported yet"
+    if member.facts_stale:
+        return (
+            f"its pilot last observed the database {member.facts_age_s:.0f} s ago"
+            " (the facts are stale: the pilot or its node is hung or gone)"
+        )
     if not member.current_facts:
         return "its pilot has not reported since the pod started (the facts are stale)"
     if not member.pilot.ready:

@@ -99,6 +99,15 @@ def _time(text: str | None) -> datetime | None:
         return None
 
 
+def facts_age(pilot: PilotStatus | None, now: datetime) -> float | None:
+    """Seconds since the pilot observed what its status says (None: it does not
+    say, a pilot from before `observedAt`). A clock ahead of ours reads as 0."""
+    observed_at = _time(pilot.observed_at) if pilot else None
+    if observed_at is None:
+        return None
+    return max(0.0, (now - observed_at).total_seconds())
+
+
 def pod_view(pod: dict[str, Any] | None) -> PodView | None:
     """The projection of a Pod the decisions use."""
     if pod is None:
@@ -118,7 +127,7 @@ def pod_view(pod: dict[str, Any] | None) -> PodView | None:
     )
 
 
-def _pool_state(world: World, pool: CassandraNodePool) -> PoolState:
+def _pool_state(world: World, pool: CassandraNodePool, now: datetime) -> PoolState:
     sts = world.statefulsets.get(statefulset_name(world.cluster, pool))
     revision = pool_revision(world.cluster, pool)
     notes = world.cluster.metadata.get("annotations") or {}
@@ -132,16 +141,18 @@ def _pool_state(world: World, pool: CassandraNodePool) -> PoolState:
         name = member_name(world.cluster, pool, ordinal)
         raw = world.pilots.get(name)
         pod = world.pods.get(name)
+        pilot = _pilot_status(raw)
         members.append(
             Member(
                 name,
                 pool.name,
                 pool.datacenter,
                 ordinal,
-                _pilot_status(raw),
+                pilot,
                 _intents(raw),
                 problem=pod_problem(pod) if pod is not None else None,
                 pod=pod_view(pod),
+                facts_age_s=facts_age(pilot, now),
             )
         )
     return PoolState(
@@ -162,7 +173,7 @@ def observe(world: World, now: datetime) -> Observed:
         cluster=name_of(world.cluster),
         spec=world.cluster.spec,
         generation=int(world.raw["metadata"].get("generation") or 0),
-        pools=tuple(_pool_state(world, p) for p in world.cluster.spec.node_pools),
+        pools=tuple(_pool_state(world, p, now) for p in world.cluster.spec.node_pools),
         now=now,
         rollout=_recorded_rollout(world.raw),
     )

@@ -65,6 +65,7 @@ async def report(
         uid = await _mark_ready(client, namespace, member) if member not in gone else ""
         status = {
             "podUID": uid,
+            "observedAt": _now(),
             "ready": True,
             "facts": {
                 "hostID": host_id(member),

@@ -146,3 +146,25 @@ def test_a_member_whose_pod_cannot_run_is_failing_with_the_reason() -> None:
     assert (c["Degraded"].status, c["Degraded"].reason) == ("True", "MembersFailing")
     assert c["Degraded"].message == "c-a-2: cassandra CrashLoopBackOff (exit code 1, 5 restarts)"
     assert c["Progressing"].reason != "MembersStarting"
+
+
+def test_a_member_whose_pilot_went_quiet_is_not_shown_up_normal() -> None:
+    """Issue 13: a hung pilot's last "UN" must not stay forever. Facts older
+    than FACTS_FRESH_FOR_S are stale: the member does not serve, nothing that
+    needs every member Up/Normal proceeds, and status shows it as its peers
+    see it (here they see it down), never from its own old report."""
+    from navigator.operator import predicates as p
+    from navigator.operator.observed import FACTS_FRESH_FOR_S
+
+    fresh = map_member(observed([("a", 3, 3)]), "c-a-1", facts_age_s=FACTS_FRESH_FOR_S - 1)
+    assert p.all_members_up_normal(fresh) is None
+    quiet = map_member(fresh, "c-a-1", facts_age_s=FACTS_FRESH_FOR_S + 30)
+    quiet = set_peer_status(quiet, "c-a-0", "c-a-1", "DN")
+    quiet = set_peer_status(quiet, "c-a-2", "c-a-1", "DN")
+    block = p.all_members_up_normal(quiet)
+    assert block is not None
+    assert "c-a-1 is not serving: its pilot last observed the database 120 s ago" in block.reason
+    status = build_status(quiet, next_action(quiet), None, T0)
+    shown = {m.name: m.state for m in status.members}
+    assert shown["c-a-1"] == "DN"
+    assert status.phase != "Ready"

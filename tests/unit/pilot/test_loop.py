@@ -183,6 +183,27 @@ async def test_unchanged_facts_cause_no_write() -> None:
     await stop(p, task)
 
 
+async def test_unchanged_status_is_written_again_as_a_heartbeat() -> None:
+    """Every write carries observedAt, the time of the observation it reports;
+    an unchanged status is written again once a heartbeat has passed, so a
+    pilot that goes quiet leaves facts the operator can tell are old."""
+    db, store = FakeDB(), FakeStore()
+    p = Pilot(
+        db, store, Settings(probe_host="127.0.0.1", probe_port=0, interval=0.05, heartbeat=0.3)
+    )
+    task = await run_until(p, lambda: bool(store.writes))
+    first = store.writes[0]["observedAt"]
+    assert first.endswith("Z")
+    await asyncio.sleep(0.15)
+    assert len(store.writes) == 1  # unchanged, heartbeat not due
+    await until(lambda: len(store.writes) >= 2)
+    await until(lambda: len(store.writes) >= 3)
+    await stop(p, task)
+    a, b = ({k: v for k, v in w.items() if k != "observedAt"} for w in store.writes[:2])
+    assert a == b  # the same status, renewed
+    assert all("observedAt" in w for w in store.writes)
+
+
 async def test_termination_drains_before_stopping() -> None:
     db, store = FakeDB(), FakeStore()
     p = pilot(db, store)

@@ -1,8 +1,11 @@
 """The pilot's main loop, database-agnostic.
 
 One task supervises the database child; one loop observes facts, reads the
-Pilot object, takes the next step of each intent, and writes status only when
-it changed. SIGTERM drains the database before stopping it.
+Pilot object, takes the next step of each intent, and writes status when it
+changed, or once a heartbeat (`Settings.heartbeat`) to renew `observedAt`, the
+time of the observation it reports: a pilot that stops writing (hung, its
+node gone) leaves facts the operator can tell are old. SIGTERM drains the
+database before stopping it.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import signal
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, Generic, Protocol, TypeVar
 
 from navigator.pilot.core import supervisor
@@ -90,6 +94,8 @@ class Settings:
     probe_host: str = "0.0.0.0"
     probe_port: int = 8080
     interval: float = 2.0
+    # Unchanged status is written again this often, to renew its observedAt.
+    heartbeat: float = 30.0
     drain_timeout: float = 60.0
     stop_grace: float = 30.0
 
@@ -112,6 +118,8 @@ class Pilot(Generic[F]):
     incarnation: dict[str, str] = field(default_factory=dict)
     started_at: float = 0.0  # monotonic time the database process started
     was_ready: bool = False
+    observed_at: str = ""  # wall-clock time (RFC 3339, UTC) of the last observation
+    written_at: float = float("-inf")  # monotonic time of the last status write
 
     async def run(self) -> int:
         loop = asyncio.get_running_loop()
@@ -191,6 +199,12 @@ class Pilot(Generic[F]):
             DB_UP.set(0)
 
     async def _observe(self) -> None:
+        try:
+            await self._observe_facts()
+        finally:
+            self.observed_at = utc_now()
+
+    async def _observe_facts(self) -> None:
         if self.child is None or not self.child.running:
             self.facts = None
             return
@@ -292,11 +306,15 @@ class Pilot(Generic[F]):
         }
 
     async def _write(self, status: dict[str, Any]) -> None:
-        if status == self.written:
+        """Write `status` if it changed, or as a heartbeat once `Settings.heartbeat`
+        has passed since the last write; either carries the observation's time."""
+        now = time.monotonic()
+        if status == self.written and now - self.written_at < self.settings.heartbeat:
             return
-        await self.store.write_status(status)
+        await self.store.write_status({**status, "observedAt": self.observed_at or utc_now()})
         STATUS_WRITES.inc()
         self.written = status
+        self.written_at = now
 
     async def _live(self) -> tuple[bool, str]:
         if self.child is None or self._decommissioned():
@@ -325,3 +343,8 @@ class Pilot(Generic[F]):
         DB_UP.set(0)
         log.info("database stopped", extra={"code": code})
         return 0
+
+
+def utc_now() -> str:
+    """Now, as RFC 3339 in UTC to the second (what `observedAt` carries)."""
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
