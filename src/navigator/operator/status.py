@@ -175,11 +175,13 @@ def _stalled(action: Action | None) -> str:
 
 def _starting(observed: Observed) -> list[str]:
     """Members whose database is not serving yet, by their own account, and
-    whose Pod is not stuck (those are failing, not starting)."""
+    whose Pod is not stuck (those are failing, not starting); a member whose
+    pilot went quiet (facts too old) is not starting either."""
     return sorted(
         m.name
         for m in observed.members()
         if not m.problem
+        and not m.facts_stale
         and (m.facts is None or not m.current_facts or m.facts.operation_mode in STARTING_MODES)
     )
 

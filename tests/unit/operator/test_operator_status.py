@@ -167,4 +167,5 @@ def test_a_member_whose_pilot_went_quiet_is_not_shown_up_normal() -> None:
     status = build_status(quiet, next_action(quiet), None, T0)
     shown = {m.name: m.state for m in status.members}
     assert shown["c-a-1"] == "DN"
-    assert status.phase != "Ready"
+    assert status.phase == "Degraded"  # a quiet pilot is not a member starting
+    assert conds(status)["Degraded"].status == "True"
