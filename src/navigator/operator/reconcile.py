@@ -53,6 +53,7 @@ from navigator.operator.decide import (
     Wait,
     next_action,
 )
+from navigator.operator.intents import with_new_intent
 from navigator.operator.kube import Kube, is_conflict, is_namespace_terminating
 from navigator.operator.leader import NotLeader
 from navigator.operator.observed import Member, Observed, PodView, PoolState
@@ -278,7 +279,10 @@ class Reconciler:
                 await self._apply_statefulset(world, pool, to)
             case RequestDecommission(member=member, intent_id=intent_id):
                 assert pool is not None
-                ids = (*_intents(world.pilots.get(member)), intent_id)
+                raw = world.pilots.get(member)
+                pilot = _pilot_status(raw)
+                phases = {o.id: str(o.phase) for o in pilot.intents} if pilot else {}
+                ids = with_new_intent(_intents(raw), phases, intent_id)
                 await self._apply_pilot(world, pool, member, ids)
             case ScaleIn(to=to, member=member):
                 assert pool is not None

@@ -15,7 +15,13 @@ from typing import Any
 import pytest
 
 from navigator.pilot.core.intents import Intent, Outcome, Phase, Progress
-from navigator.pilot.core.loop import Pilot, PilotState, Settings, may_run_database
+from navigator.pilot.core.loop import (
+    Pilot,
+    PilotState,
+    Settings,
+    kept_outcomes,
+    may_run_database,
+)
 
 pytestmark = [pytest.mark.unit, pytest.mark.timeout(30)]
 
@@ -213,6 +219,18 @@ async def test_termination_drains_before_stopping() -> None:
     assert await stop(p, task) == 0
     assert db.calls[-1] == "drain"
     assert not child.running
+
+
+def test_withdrawn_refused_or_failed_outcomes_are_pruned_and_successes_kept() -> None:
+    outcomes = {
+        "refused": Outcome("refused", "Decommission", Phase.REFUSED),
+        "failed": Outcome("failed", "Decommission", Phase.FAILED),
+        "done": Outcome("done", "Decommission", Phase.SUCCEEDED),
+        "running": Outcome("running", "Decommission", Phase.RUNNING),
+        "asked": Outcome("asked", "Decommission", Phase.REFUSED),
+    }
+    kept = kept_outcomes(outcomes, {"asked"})
+    assert set(kept) == {"done", "running", "asked"}
 
 
 def test_may_run_database() -> None:

@@ -189,6 +189,7 @@ class Pilot(Generic[F]):
         for o in state.outcomes:
             self.outcomes.setdefault(o.id, o)
         self.intents = state.intents
+        self.outcomes = kept_outcomes(self.outcomes, {i.id for i in state.intents})
         for intent in state.intents:
             await self._advance(intent)
         await self._write(self._status())
@@ -343,6 +344,15 @@ class Pilot(Generic[F]):
         DB_UP.set(0)
         log.info("database stopped", extra={"code": code})
         return 0
+
+
+def kept_outcomes(outcomes: dict[str, Outcome], asked: set[str]) -> dict[str, Outcome]:
+    """Outcomes worth keeping: every one the operator still asks about, and
+    any other that is running or succeeded (a succeeded decommission keeps the
+    database from ever starting again). A refused or failed intent that the
+    operator withdrew is finished for good: its outcome goes."""
+    finished = (Phase.REFUSED, Phase.FAILED)
+    return {i: o for i, o in outcomes.items() if i in asked or o.phase not in finished}
 
 
 def utc_now() -> str:

@@ -1,0 +1,29 @@
+"""Which decommission intents a member's Pilot keeps when a new one is added (pure).
+
+The operator adds one intent per spec generation that asks for the member to
+leave (a user's retry after a refusal is a new generation, so a new id). A
+Pilot's spec holds at most `MAX_INTENTS`, so finished intents must go, or a
+member refused 16 times could never be asked again. What is kept:
+
+- intents the pilot has not answered yet, or is running: dropping one would
+  lose a request that may be in progress;
+- a `Succeeded` decommission: it is what keeps the pilot from starting a node
+  that left the ring for good (the pilot also keeps the outcome itself);
+
+and what goes: `Refused` and `Failed` intents, which a new generation replaces.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+MAX_INTENTS = 16  # the Pilot CRD's maxItems for spec.intents
+FINISHED_FOR_NOTHING = frozenset({"Refused", "Failed"})
+
+
+def with_new_intent(ids: Iterable[str], phases: Mapping[str, str], new: str) -> tuple[str, ...]:
+    """`ids` (in order) without the refused or failed ones, then `new`; at most
+    `MAX_INTENTS`, the oldest going first. `phases`: intent id → its outcome's
+    phase as the pilot reported it (absent: not answered yet)."""
+    kept = [i for i in ids if i != new and phases.get(i) not in FINISHED_FOR_NOTHING]
+    return (*kept, new)[-MAX_INTENTS:]
