@@ -30,6 +30,9 @@ class ScaleIn:
     pool: str
     to: int
     member: str
+    # False: the member never joined the ring (`NeverJoined`), so it was not
+    # decommissioned; it is removed as it is.
+    joined: bool = True
 
 
 @dataclass(frozen=True)

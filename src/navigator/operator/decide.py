@@ -12,10 +12,15 @@ Order (each step returns when it has something to say):
    (`navigator.operator.rollout`): `RestartMember`, one at a time, or `Wait`;
 6. a pool below its spec → `ScaleOut` by one, if every rule allows it;
 7. a pool above its spec → `RequestDecommission` of its highest ordinal, if
-   every rule allows it (a refused or failed intent waits for a new spec).
+   every rule allows it (a refused or failed intent waits for a new spec);
+   but if that member never joined the ring (`NeverJoined`: no host ID, and
+   every node in every other member's ring is another member), `ScaleIn`
+   right away: it holds no data, and a member stuck before joining (a pod
+   that cannot start) could never be decommissioned.
 
-Nothing lowers `replicas` except step 3, so no member is removed before it
-left the ring; nothing restarts a member except step 5, so no two members are
+Nothing lowers `replicas` except step 3 and a member that never joined in
+step 7, so no member is removed before it left the ring or was shown never
+to be in it; nothing restarts a member except step 5, so no two members are
 down because of the operator.
 """
 
@@ -115,6 +120,8 @@ def _scale_in(observed: Observed) -> Action | None:
     victim = _highest(state)
     if victim is None:
         return Wait(p.ALL_MEMBERS_UP_NORMAL, f"members of {state.name} not observed", "ScaleIn")
+    if p.never_joined(observed, victim) is None:
+        return ScaleIn(state.name, victim.ordinal, victim.name, joined=False)
     if refusal := _refused(observed, victim):
         return refusal
     blocks = [p.all_members_up_normal(observed)]

@@ -29,6 +29,7 @@ SCHEMA_AGREEMENT = "SchemaAgreement"
 RESTARTED_MEMBER_SERVES = "RestartedMemberServes"
 ROLLOUT_STALLED = "RolloutStalled"
 HINTS_DELIVERED = "HintsDelivered"
+NEVER_JOINED = "NeverJoined"
 
 RULES = (
     NOT_PAUSED,
@@ -43,6 +44,7 @@ RULES = (
     RESTARTED_MEMBER_SERVES,
     ROLLOUT_STALLED,
     HINTS_DELIVERED,
+    NEVER_JOINED,
 )
 
 # Rules that are the normal course of an operation (waiting for a member to
@@ -312,5 +314,33 @@ def hints_delivered(observed: Observed) -> Block | None:
             return Block(
                 HINTS_DELIVERED,
                 f"{member.name} still holds hints for {', '.join(held)}",
+            )
+    return None
+
+
+def never_joined(observed: Observed, member: Member) -> Block | None:
+    """`member` never joined the ring, so removing it without a decommission
+    loses nothing: it has no host ID of its own, and the ring as every other
+    member sees it (current facts, fails closed otherwise) holds only nodes
+    that are the other members. A node the others see but cannot name could
+    be `member` (its pilot may just be unable to report), so it blocks."""
+    if member.host_id:
+        return Block(NEVER_JOINED, f"{member.name} has host ID {member.host_id}: it joined")
+    others = [m for m in observed.members() if m.name != member.name]
+    known = {m.host_id for m in others if m.host_id}
+    if not others:
+        return Block(NEVER_JOINED, f"no other member can say whether {member.name} joined")
+    for m in others:
+        if m.facts is None or not m.current_facts or not m.facts.peers:
+            return Block(
+                NEVER_JOINED,
+                f"{m.name} has no current ring view: cannot tell if {member.name} joined",
+            )
+        unknown = sorted(p.address or p.host_id for p in m.facts.peers if p.host_id not in known)
+        if unknown:
+            return Block(
+                NEVER_JOINED,
+                f"{m.name} sees {', '.join(unknown)} in the ring, which no other member is:"
+                f" it may be {member.name}",
             )
     return None

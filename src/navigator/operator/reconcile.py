@@ -441,8 +441,9 @@ def _event_text(action: Action) -> tuple[str, str]:
                 "DecommissionRequested",
                 f"asked the pilot of {member} to decommission ({intent_id})",
             )
-        case ScaleIn(pool=pool, to=to, member=member):
-            return "RemovingMember", f"{member} left the ring; pool {pool} down to {to} members"
+        case ScaleIn(pool=pool, to=to, member=member, joined=joined):
+            how = "left the ring" if joined else "never joined the ring"
+            return "RemovingMember", f"{member} {how}; pool {pool} down to {to} members"
         case RestartMember(member=member, operation=kind, revision=revision):
             return "RestartingMember", f"{kind}: restarting {member} onto revision {revision}"
     return "Action", str(action)

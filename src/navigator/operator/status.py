@@ -259,8 +259,8 @@ def _progress_message(action: Action | None) -> str:
             return f"adding member {to} of pool {pool}"
         case RequestDecommission(member=member):
             return f"decommissioning {member}"
-        case ScaleIn(member=member):
-            return f"removing {member}, which left the ring"
+        case ScaleIn(member=member, joined=joined):
+            return f"removing {member}, which {'left' if joined else 'never joined'} the ring"
         case RestartMember(member=member, operation=kind):
             return f"{kind}: restarting {member}"
     return ""

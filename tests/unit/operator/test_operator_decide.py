@@ -87,6 +87,16 @@ TABLE = [
         None,
     ),
     (
+        "a member that never joined, spec lowered: removed without a decommission",
+        forget(map_member(observed([("a", 2, 3)]), "c-a-2", pilot=None), "c-a-2"),
+        ScaleIn("a", 2, "c-a-2", joined=False),
+    ),
+    (
+        "a silent member the others still see in the ring: not removed",
+        map_member(observed([("a", 2, 3)]), "c-a-2", pilot=None),
+        Wait("AllMembersUpNormal", "", "ScaleIn", "c-a-2"),
+    ),
+    (
         "refused in an older generation, new spec: ask again",
         with_outcome(observed([("a", 2, 3)], generation=2), "c-a-2", G, "Refused"),
         RequestDecommission("a", "c-a-2", "decommission-g2"),
@@ -155,7 +165,17 @@ def test_scale_in_only_removes_a_decommissioned_member(obs: Observed) -> None:
     action = next_action(obs)
     if isinstance(action, ScaleIn):
         member = next(m for m in obs.members() if m.name == action.member)
-        assert member.decommissioned
+        if action.joined:
+            assert member.decommissioned
+        else:  # never in the ring: no host ID, every ring entry is another member
+            assert not member.host_id
+            others = [m for m in obs.members() if m.name != member.name]
+            known = {m.host_id for m in others}
+            assert others
+            for m in others:
+                assert m.facts is not None
+                assert m.facts.peers
+                assert {p.host_id for p in m.facts.peers} <= known
         assert member.ordinal == action.to
         assert action.to == obs.pool(action.pool).replicas - 1  # type: ignore[union-attr]
 

@@ -154,3 +154,20 @@ def test_all_members_up_normal_waits_for_a_member_that_does_not_serve_yet() -> N
     assert block.rule == "AllMembersUpNormal"
     assert "c-a-0 is not serving: STARTING" in block.reason
     assert pr.all_members_up_normal(obs) is None
+
+
+def test_never_joined_only_when_every_ring_is_accounted_for() -> None:
+    """Issue 13: a member that never got a host ID could not be scaled away."""
+    obs = observed([("a", 2, 3)])
+    assert p.never_joined(obs, member(obs, "c-a-2")) is not None  # it has a host ID
+    silent = map_member(obs, "c-a-2", pilot=None)
+    block = p.never_joined(silent, member(silent, "c-a-2"))
+    assert block is not None  # the others still see a node none of them is
+    assert block.rule == "NeverJoined"
+    assert "it may be c-a-2" in block.reason
+    gone = forget(silent, "c-a-2")
+    assert p.never_joined(gone, member(gone, "c-a-2")) is None
+    quiet = map_member(gone, "c-a-0", facts_age_s=3600.0)
+    block = p.never_joined(quiet, member(quiet, "c-a-2"))
+    assert block is not None
+    assert "c-a-0 has no current ring view" in block.reason
