@@ -46,6 +46,11 @@ class Member:
     pod: PodView | None = None
     # Seconds since its pilot observed what its status says (None: not said).
     facts_age_s: float | None = None
+    # Its host ID as the cluster's status last recorded it ('' if never): a
+    # decommissioned member's pilot stops its database and reports no facts,
+    # and a pilot restarted after that knows nothing, but the member's host ID
+    # is still what its peers must have forgotten.
+    recorded_host_id: str = ""
 
     @property
     def current_facts(self) -> bool:
@@ -85,7 +90,9 @@ class Member:
 
     @property
     def host_id(self) -> str:
-        return self.facts.host_id if self.facts else ""
+        """Its host ID: from its own facts, else as last recorded in status."""
+        own = self.facts.host_id if self.facts else ""
+        return own or self.recorded_host_id
 
     def outcome(self, intent_id: str) -> IntentOutcome | None:
         outcomes = self.pilot.intents if self.pilot else []

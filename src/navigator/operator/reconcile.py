@@ -100,6 +100,16 @@ def _time(text: str | None) -> datetime | None:
         return None
 
 
+def recorded_host_ids(raw: dict[str, Any]) -> dict[str, str]:
+    """Member name → host ID, as the cluster's stored status lists them."""
+    members = (raw.get("status") or {}).get("members") or []
+    return {
+        str(m["name"]): str(m["hostID"])
+        for m in members
+        if isinstance(m, dict) and m.get("name") and m.get("hostID")
+    }
+
+
 def facts_age(pilot: PilotStatus | None, now: datetime) -> float | None:
     """Seconds since the pilot observed what its status says (None: it does not
     say, a pilot from before `observedAt`). A clock ahead of ours reads as 0."""
@@ -137,6 +147,7 @@ def _pool_state(world: World, pool: CassandraNodePool, now: datetime) -> PoolSta
         return PoolState(pool=pool, revision=revision, restarted_at=restarted_at)
     replicas = int((sts.get("spec") or {}).get("replicas") or 0)
     status = sts.get("status") or {}
+    recorded = recorded_host_ids(world.raw)
     members = []
     for ordinal in range(replicas):
         name = member_name(world.cluster, pool, ordinal)
@@ -154,6 +165,7 @@ def _pool_state(world: World, pool: CassandraNodePool, now: datetime) -> PoolSta
                 problem=pod_problem(pod) if pod is not None else None,
                 pod=pod_view(pod),
                 facts_age_s=facts_age(pilot, now),
+                recorded_host_id=recorded.get(name, ""),
             )
         )
     return PoolState(

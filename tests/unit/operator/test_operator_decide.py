@@ -120,6 +120,33 @@ def test_table(situation: str, obs: Observed, expected: object) -> None:
         assert action == expected, situation
 
 
+def test_a_decommissioned_member_without_facts_is_removed_by_its_recorded_host_id() -> None:
+    """Issue 13 (found by the e2e "operator killed during a scale-in"): after
+    its decommission the pilot stops Cassandra and reports no facts; an
+    operator that restarts then saw no host ID and waited forever on
+    PeersForgotMember. The host ID recorded in the cluster's status is used."""
+    done = forget(with_outcome(observed([("a", 2, 3)]), "c-a-2", G, "Succeeded"), "c-a-2")
+    member = next(m for m in done.members() if m.name == "c-a-2")
+    assert member.pilot is not None
+    no_facts = member.pilot.model_copy(update={"facts": None})
+    quiet = map_member(done, "c-a-2", pilot=no_facts)
+    waiting = next_action(quiet)
+    assert isinstance(waiting, Wait)
+    assert "host ID of c-a-2 unknown" in waiting.reason
+    recorded = map_member(quiet, "c-a-2", recorded_host_id="id-c-a-2")
+    assert next_action(recorded) == ScaleIn("a", 2, "c-a-2")
+    # ... and never while a peer still lists that host ID
+    listed = map_member(
+        with_outcome(observed([("a", 2, 3)]), "c-a-2", G, "Succeeded"),
+        "c-a-2",
+        pilot=no_facts,
+        recorded_host_id="id-c-a-2",
+    )
+    action = next_action(listed)
+    assert isinstance(action, Wait)
+    assert action.rule == "PeersForgotMember"
+
+
 def test_refused_by_rf_names_the_rule() -> None:
     action = next_action(observed([("a", 2, 3)], rf=3))
     assert isinstance(action, Wait)

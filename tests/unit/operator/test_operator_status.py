@@ -169,3 +169,11 @@ def test_a_member_whose_pilot_went_quiet_is_not_shown_up_normal() -> None:
     assert shown["c-a-1"] == "DN"
     assert status.phase == "Degraded"  # a quiet pilot is not a member starting
     assert conds(status)["Degraded"].status == "True"
+
+
+def test_host_ids_recorded_in_the_stored_status() -> None:
+    from navigator.operator.reconcile import recorded_host_ids
+
+    raw = {"status": {"members": [{"name": "a", "hostID": "h1"}, {"name": "b"}, "junk"]}}
+    assert recorded_host_ids(raw) == {"a": "h1"}
+    assert recorded_host_ids({}) == {}
