@@ -105,6 +105,7 @@ class Attempt:
     outcome: Outcome
     error: str | None = None
     timed_out: bool = False  # the error was a timeout (see `TIMEOUTS`)
+    coordinator: str = ""  # the node that coordinated it ('' if unknown)
 
 
 @dataclass(frozen=True)
@@ -222,6 +223,10 @@ class Report:
     verify_s: float = 0.0
     under_replicated: int = 0
     under_replicated_sample: tuple[int, ...] = ()
+    # Replica → coordinator → acked rows missing on that replica which that
+    # node coordinated: where a missing copy came from (e.g. a node killed or
+    # drained while it coordinated writes).
+    missing_coordinated_by: dict[str, dict[str, int]] = field(default_factory=dict)
     failures: tuple[Failure, ...] = ()
 
     @property
@@ -258,6 +263,11 @@ class Report:
             f"rate={self.write_rate:.0f}/s verify={self.verify_s:.1f}s "
             f"write={self.write_consistency} read={self.read_consistency} rf={self.replication}"
         )
+        if self.missing_coordinated_by:
+            line += " | missing, by coordinator: " + "; ".join(
+                f"{replica} ← " + ", ".join(f"{c or '?'}: {n}" for c, n in sorted(by.items()))
+                for replica, by in sorted(self.missing_coordinated_by.items())
+            )
         return f"{line} | {'; '.join(self.reasons)}" if self.failures else line
 
     MARKDOWN_HEADER = (
@@ -369,6 +379,20 @@ def under_replicated(
     return frozenset(seq for seq, n in owners.items() if held[seq] < min(needed, n))
 
 
+def coordinated_by(
+    attempts: Iterable[Attempt], missing: dict[str, frozenset[int]]
+) -> dict[str, dict[str, int]]:
+    """Replica → coordinator → how many of the rows missing on it that node coordinated."""
+    short = {replica: rows for replica, rows in missing.items() if rows}
+    if not short:
+        return {}
+    coordinator = {a.seq: a.coordinator for a in attempts}
+    return {
+        replica: dict(Counter(coordinator.get(seq, "") for seq in rows))
+        for replica, rows in short.items()
+    }
+
+
 def max_unavailable(attempts: Sequence[Attempt]) -> float:
     """The longest stretch of consecutive failed requests (in issue order), in seconds.
 
@@ -457,6 +481,7 @@ def build_report(info: RunInfo, attempts: Sequence[Attempt], read: ReadBack) -> 
         verify_s=info.verify_s,
         under_replicated=len(thin),
         under_replicated_sample=tuple(sorted(thin)[:LOST_SAMPLE]),
+        missing_coordinated_by=coordinated_by(attempts, per_replica.missing),
     )
     return replace(report, failures=judge(report, info))
 

@@ -113,13 +113,20 @@ class Ledger:
             self._in_flight[seq] = self.now()
 
     def completed(
-        self, seq: int, outcome: Outcome, error: str | None = None, *, timed_out: bool = False
+        self,
+        seq: int,
+        outcome: Outcome,
+        error: str | None = None,
+        *,
+        timed_out: bool = False,
+        coordinator: str = "",
     ) -> None:
         with self._changed:
             issued_at = self._in_flight.pop(seq, None)
             if issued_at is None:  # already given up on (see abandon)
                 return
-            self._record(Attempt(seq, issued_at, self.now(), outcome, error, timed_out))
+            attempt = Attempt(seq, issued_at, self.now(), outcome, error, timed_out, coordinator)
+            self._record(attempt)
             self._changed.notify_all()
 
     def abandon(self) -> None:
@@ -217,11 +224,16 @@ class Writer(threading.Thread):
             self._on_error(err, seq)
             return
         future.add_callbacks(
-            callback=self._on_ack, callback_args=(seq,), errback=self._on_error, errback_args=(seq,)
+            callback=self._on_ack,
+            callback_args=(seq, future),
+            errback=self._on_error,
+            errback_args=(seq,),
         )
 
-    def _on_ack(self, _result: Any, seq: int) -> None:
-        self.ledger.completed(seq, Outcome.ACKED)
+    def _on_ack(self, _result: Any, seq: int, future: Any = None) -> None:
+        host = getattr(future, "coordinator_host", None)  # a driver Host
+        address = getattr(host, "address", host)
+        self.ledger.completed(seq, Outcome.ACKED, coordinator=str(address or ""))
         self._slots.release()
 
     def _on_error(self, error: BaseException, seq: int) -> None:

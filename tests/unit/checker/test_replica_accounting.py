@@ -295,6 +295,17 @@ def test_a_row_owned_by_fewer_replicas_than_the_level_is_judged_against_its_owne
     assert report.under_replicated == 0
 
 
+def test_missing_rows_are_counted_by_the_node_that_coordinated_them() -> None:
+    attempts = [
+        Attempt(seq, 0.0, 0.01, Outcome.ACKED, coordinator="x" if seq < 5 else "y") for seq in ROWS
+    ]
+    reads = merge_replica_reads([replica("a"), replica("b", ROWS - {1, 2, 7}), replica("c")], ROWS)
+    report = build_report(INFO, attempts, reads)
+    assert report.missing_coordinated_by == {"b": {"x": 2, "y": 1}}
+    assert "b ← x: 2, y: 1" in report.summary()
+    assert verify(replica("a")).missing_coordinated_by == {}
+
+
 # --- the rules are data ------------------------------------------------------------
 
 
