@@ -183,12 +183,40 @@ def rolling(env: Env, scenario: str) -> Iterator[Figures]:
         for line in figures.lines:
             print(f"  {line}")
         said = [*figures.lines, f"most members down at once: {sampler.max_down}"]
+        said += missing_lines(env, checker, report, sampler, started)
+        for line in said[len(figures.lines) + 1 :]:
+            print(f"  {line}")
         env.record(scenario, figures.seconds, report, said)
     assert sampler.max_down <= 1, f"{sampler.max_down} members down at once: {sampler.worst}"
     assert report.lost == 0, report.summary()
     assert report.acked > 0, report.summary()
     assert report.ok, report.summary()
     assert report.availability >= MIN_AVAILABILITY, report.summary()
+
+
+def missing_lines(
+    env: Env, checker: DataChecker, report: Any, sampler: Sampler, started: float
+) -> list[str]:
+    """Where copies went missing: each sampled missing row's write (seconds
+    from the start, its coordinator) next to the members' outages, so a gap can
+    be matched to the restart it happened around."""
+    if not report.missing_on_replicas:
+        return []
+    names = {p["status"].get("podIP"): n for n, p in pods(env).items()}
+    attempts = {a.seq: a for a in checker.attempts()}
+    lines = [
+        "outages (s from start): "
+        + ", ".join(f"{m} {d - started:.1f}-{u - started:.1f}" for m, d, u in sampler.outages)
+    ]
+    for replica, seqs in sorted(report.missing_sample_by_replica.items()):
+        rows = []
+        for seq in seqs:
+            a = attempts.get(seq)
+            if a is not None:
+                who = names.get(a.coordinator, a.coordinator)
+                rows.append(f"#{seq} at {a.issued_at:.1f}-{a.completed_at:.1f} via {who}")
+        lines.append(f"missing on {names.get(replica, replica)} ({replica}): {'; '.join(rows)}")
+    return lines
 
 
 def restart_events(env: Env) -> list[dict[str, Any]]:
