@@ -16,6 +16,7 @@ The driver has no type stubs; its objects stay ``Any`` inside this package.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -37,6 +38,8 @@ from cassandra.policies import (  # type: ignore[import-untyped]
 
 from navigator.checker.consistency import Replication
 from navigator.checker.schema import TABLE_OPTIONS, Table
+
+log = logging.getLogger(__name__)
 
 REPLICA_PROFILE = "navigator-replica"
 
@@ -134,6 +137,12 @@ def ensure_schema(session: Any, table: Table, *, dc: str, replication_factor: in
     session.execute(table.create_table(), timeout=60)
     if table_options(session, table) != TABLE_OPTIONS:
         session.execute(table.alter_options(), timeout=60)
+    # A replica that does not know the table yet drops its writes, and a hint
+    # for a table it does not know is dropped on delivery: every node must have
+    # the schema before the first write.
+    agreed = session.cluster.control_connection.wait_for_schema_agreement(wait_time=60)
+    if not agreed:
+        log.warning("the nodes do not agree on the schema after 60 s; writing anyway")
 
 
 def table_options(session: Any, table: Table) -> dict[str, str]:
