@@ -16,7 +16,6 @@ The driver has no type stubs; its objects stay ``Any`` inside this package.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -39,9 +38,8 @@ from cassandra.policies import (  # type: ignore[import-untyped]
 from navigator.checker.consistency import Replication
 from navigator.checker.schema import TABLE_OPTIONS, Table
 
-log = logging.getLogger(__name__)
-
 REPLICA_PROFILE = "navigator-replica"
+SCHEMA_AGREEMENT_WAIT_S = 60
 
 
 @dataclass(frozen=True)
@@ -119,6 +117,10 @@ def open_cluster(contact_points: Sequence[str], settings: ConnectionSettings) ->
         execution_profiles={EXEC_PROFILE_DEFAULT: profile, REPLICA_PROFILE: replica},
         connect_timeout=settings.connect_timeout,
         reconnection_policy=ConstantReconnectionPolicy(delay=1.0, max_attempts=None),
+        # The driver waits after each DDL until every node has the schema (10 s
+        # by default): a replica that does not know the table yet drops its
+        # writes, and a hint for a table it does not know is dropped on delivery.
+        max_schema_agreement_wait=SCHEMA_AGREEMENT_WAIT_S,
         **options,
     )
 
@@ -137,12 +139,6 @@ def ensure_schema(session: Any, table: Table, *, dc: str, replication_factor: in
     session.execute(table.create_table(), timeout=60)
     if table_options(session, table) != TABLE_OPTIONS:
         session.execute(table.alter_options(), timeout=60)
-    # A replica that does not know the table yet drops its writes, and a hint
-    # for a table it does not know is dropped on delivery: every node must have
-    # the schema before the first write.
-    agreed = session.cluster.control_connection.wait_for_schema_agreement(wait_time=60)
-    if not agreed:
-        log.warning("the nodes do not agree on the schema after 60 s; writing anyway")
 
 
 def table_options(session: Any, table: Table) -> dict[str, str]:

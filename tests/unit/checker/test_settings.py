@@ -7,6 +7,7 @@ from click.testing import CliRunner
 
 from navigator.checker import Settings
 from navigator.checker.cli import check_data
+from navigator.checker.connection import SCHEMA_AGREEMENT_WAIT_S, ConnectionSettings, open_cluster
 from navigator.cli import cli
 
 pytestmark = pytest.mark.unit
@@ -63,3 +64,10 @@ def test_registered_on_the_navigator_command() -> None:
     result = CliRunner().invoke(cli, ["check-data", "--help"])
     assert result.exit_code == 0
     assert "--contact-points" in result.output
+
+
+def test_the_driver_waits_for_every_node_to_have_the_schema() -> None:
+    """A write to a replica that does not know the table yet is dropped (and so
+    is its hint), so the checker's DDL waits for schema agreement."""
+    cluster = open_cluster(["127.0.0.1"], ConnectionSettings())
+    assert cluster.max_schema_agreement_wait == SCHEMA_AGREEMENT_WAIT_S >= 30
