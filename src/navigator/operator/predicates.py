@@ -11,7 +11,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from navigator.api.pilot import Keyspace
+from navigator.api.pilot import Keyspace, Peer
 from navigator.operator.observed import Member, Observed
 from navigator.pilot.cassandra.facts import Replication
 from navigator.pilot.cassandra.safety import KEEPS_REPLICATION, decommission_keeps_replication
@@ -288,13 +288,22 @@ def peers_forgot_member(observed: Observed, gone: Member) -> Block | None:
     for m in observed.members():
         if m.name == gone.name:
             continue
-        if m.facts is None or not m.current_facts or not m.facts.peers:
-            why = "no current facts" if m.facts is None or not m.current_facts else "an empty ring"
-            reason = f"{m.name} has {why}: cannot tell whether it forgot {gone.name}"
+        ring = ring_view(m)
+        if isinstance(ring, str):
+            reason = f"{m.name} has {ring}: cannot tell whether it forgot {gone.name}"
             return Block(PEERS_FORGOT_MEMBER, reason)
-        if any(p.host_id == gone.host_id for p in m.facts.peers):
+        if any(p.host_id == gone.host_id for p in ring):
             return Block(PEERS_FORGOT_MEMBER, f"{m.name} still lists {gone.name} in its ring")
     return None
+
+
+def ring_view(member: Member) -> list[Peer] | str:
+    """The ring as `member` sees it now, or why that view is no evidence: no
+    facts, facts that are not current, or an empty ring (a node always lists
+    itself). The "did the others forget / never see it" rules fail closed on it."""
+    if member.facts is None or not member.current_facts:
+        return "no current facts"
+    return member.facts.peers or "an empty ring"
 
 
 def hints_delivered(observed: Observed) -> Block | None:
@@ -331,12 +340,13 @@ def never_joined(observed: Observed, member: Member) -> Block | None:
     if not others:
         return Block(NEVER_JOINED, f"no other member can say whether {member.name} joined")
     for m in others:
-        if m.facts is None or not m.current_facts or not m.facts.peers:
-            return Block(
-                NEVER_JOINED,
-                f"{m.name} has no current ring view: cannot tell if {member.name} joined",
+        ring = ring_view(m)
+        if isinstance(ring, str):
+            reason = (
+                f"{m.name} has no current ring view ({ring}): cannot tell if {member.name} joined"
             )
-        unknown = sorted(p.address or p.host_id for p in m.facts.peers if p.host_id not in known)
+            return Block(NEVER_JOINED, reason)
+        unknown = sorted(p.address or p.host_id for p in ring if p.host_id not in known)
         if unknown:
             return Block(
                 NEVER_JOINED,

@@ -102,12 +102,8 @@ def _time(text: str | None) -> datetime | None:
 
 def recorded_host_ids(raw: dict[str, Any]) -> dict[str, str]:
     """Member name → host ID, as the cluster's stored status lists them."""
-    members = (raw.get("status") or {}).get("members") or []
-    return {
-        str(m["name"]): str(m["hostID"])
-        for m in members
-        if isinstance(m, dict) and m.get("name") and m.get("hostID")
-    }
+    stored = _stored_status(raw)
+    return {m.name: m.host_id for m in stored.members if m.host_id} if stored else {}
 
 
 def facts_age(pilot: PilotStatus | None, now: datetime) -> float | None:
@@ -138,7 +134,9 @@ def pod_view(pod: dict[str, Any] | None) -> PodView | None:
     )
 
 
-def _pool_state(world: World, pool: CassandraNodePool, now: datetime) -> PoolState:
+def _pool_state(
+    world: World, pool: CassandraNodePool, now: datetime, recorded: dict[str, str]
+) -> PoolState:
     sts = world.statefulsets.get(statefulset_name(world.cluster, pool))
     revision = pool_revision(world.cluster, pool)
     notes = world.cluster.metadata.get("annotations") or {}
@@ -147,7 +145,6 @@ def _pool_state(world: World, pool: CassandraNodePool, now: datetime) -> PoolSta
         return PoolState(pool=pool, revision=revision, restarted_at=restarted_at)
     replicas = int((sts.get("spec") or {}).get("replicas") or 0)
     status = sts.get("status") or {}
-    recorded = recorded_host_ids(world.raw)
     members = []
     for ordinal in range(replicas):
         name = member_name(world.cluster, pool, ordinal)
@@ -182,11 +179,12 @@ def _pool_state(world: World, pool: CassandraNodePool, now: datetime) -> PoolSta
 
 def observe(world: World, now: datetime) -> Observed:
     """The frozen snapshot `decide` and `status` work from."""
+    recorded = recorded_host_ids(world.raw)
     return Observed(
         cluster=name_of(world.cluster),
         spec=world.cluster.spec,
         generation=int(world.raw["metadata"].get("generation") or 0),
-        pools=tuple(_pool_state(world, p, now) for p in world.cluster.spec.node_pools),
+        pools=tuple(_pool_state(world, p, now, recorded) for p in world.cluster.spec.node_pools),
         now=now,
         rollout=_recorded_rollout(world.raw),
     )

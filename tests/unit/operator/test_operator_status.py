@@ -7,7 +7,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from opsim import forget, map_member, observed, set_peer_status
 
+from navigator.operator import predicates as p
 from navigator.operator.decide import Paused, ScaleOut, Wait, next_action
+from navigator.operator.observed import FACTS_FRESH_FOR_S
+from navigator.operator.reconcile import recorded_host_ids
 from navigator.operator.status import build_status, needs_write, status_body
 
 pytestmark = pytest.mark.unit
@@ -153,9 +156,6 @@ def test_a_member_whose_pilot_went_quiet_is_not_shown_up_normal() -> None:
     than FACTS_FRESH_FOR_S are stale: the member does not serve, nothing that
     needs every member Up/Normal proceeds, and status shows it as its peers
     see it (here they see it down), never from its own old report."""
-    from navigator.operator import predicates as p
-    from navigator.operator.observed import FACTS_FRESH_FOR_S
-
     fresh = map_member(observed([("a", 3, 3)]), "c-a-1", facts_age_s=FACTS_FRESH_FOR_S - 1)
     assert p.all_members_up_normal(fresh) is None
     quiet = map_member(fresh, "c-a-1", facts_age_s=FACTS_FRESH_FOR_S + 30)
@@ -172,8 +172,9 @@ def test_a_member_whose_pilot_went_quiet_is_not_shown_up_normal() -> None:
 
 
 def test_host_ids_recorded_in_the_stored_status() -> None:
-    from navigator.operator.reconcile import recorded_host_ids
-
-    raw = {"status": {"members": [{"name": "a", "hostID": "h1"}, {"name": "b"}, "junk"]}}
+    raw = {"status": {"members": [{"name": "a", "hostID": "h1"}, {"name": "b"}]}}
     assert recorded_host_ids(raw) == {"a": "h1"}
     assert recorded_host_ids({}) == {}
+    # A status that is not a valid CassandraClusterStatus records nothing:
+    # the host ID is then unknown, and the rules that need it fail closed.
+    assert recorded_host_ids({"status": {"members": ["junk"]}}) == {}
