@@ -14,12 +14,11 @@ from typing import Any
 
 import pytest
 
-from navigator.pilot.core.intents import Intent, Outcome, Phase, Progress
+from navigator.pilot.core.intents import Intent, Outcome, Phase, Progress, kept_outcomes
 from navigator.pilot.core.loop import (
     Pilot,
     PilotState,
     Settings,
-    kept_outcomes,
     may_run_database,
 )
 

@@ -139,3 +139,12 @@ def completed_while_unwatched(
         f"completed while the pilot was down: {evidence}",
         outcome.attempts if outcome else 0,
     )
+
+
+def kept_outcomes(outcomes: dict[str, Outcome], asked: set[str]) -> dict[str, Outcome]:
+    """Outcomes worth keeping: every one the operator still asks about, and
+    any other that is running or succeeded (a succeeded decommission keeps the
+    database from ever starting again). A refused or failed intent that the
+    operator withdrew is finished for good: its outcome goes."""
+    finished = (Phase.REFUSED, Phase.FAILED)
+    return {i: o for i, o in outcomes.items() if i in asked or o.phase not in finished}

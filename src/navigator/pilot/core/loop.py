@@ -30,6 +30,7 @@ from navigator.pilot.core.intents import (
     Record,
     Wait,
     completed_while_unwatched,
+    kept_outcomes,
     next_step,
 )
 from navigator.pilot.core.probes import Checks, serve
@@ -344,15 +345,6 @@ class Pilot(Generic[F]):
         DB_UP.set(0)
         log.info("database stopped", extra={"code": code})
         return 0
-
-
-def kept_outcomes(outcomes: dict[str, Outcome], asked: set[str]) -> dict[str, Outcome]:
-    """Outcomes worth keeping: every one the operator still asks about, and
-    any other that is running or succeeded (a succeeded decommission keeps the
-    database from ever starting again). A refused or failed intent that the
-    operator withdrew is finished for good: its outcome goes."""
-    finished = (Phase.REFUSED, Phase.FAILED)
-    return {i: o for i, o in outcomes.items() if i in asked or o.phase not in finished}
 
 
 def utc_now() -> str:
