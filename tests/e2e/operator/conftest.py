@@ -89,6 +89,20 @@ def is_settled(obj: dict[str, Any], size: int, *, rolled: bool = False) -> bool:
     )
 
 
+def assert_durable(report: Any, *, copies_may_miss: bool) -> None:
+    """Nothing acknowledged lost, something acknowledged, and every verdict rule
+    holds; with `copies_may_miss`, a copy missing on a replica is reported but
+    accepted, as long as no row is on fewer replicas than QUORUM acknowledged
+    (`under-replicated`). See docs/testing.md for which scenarios may."""
+    assert report.lost == 0, report.summary()
+    assert report.acked > 0, report.summary()
+    if not copies_may_miss:
+        assert report.ok, report.summary()
+        return
+    assert report.under_replicated == 0, report.summary()
+    assert {f.rule for f in report.failures} <= {"missing-on-replica"}, report.summary()
+
+
 def report_path() -> Path:
     return Path(os.environ.get("NAVIGATOR_E2E_REPORT", REPO / "build" / "e2e" / "report.md"))
 

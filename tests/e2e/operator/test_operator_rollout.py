@@ -32,7 +32,7 @@ from navigator.checker import DataChecker, Settings
 from navigator.testing.members import eventually
 from navigator.versions import pinned
 
-from .conftest import Env, is_settled
+from .conftest import Env, assert_durable, is_settled
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1500)]
 
@@ -188,15 +188,11 @@ def rolling(env: Env, scenario: str) -> Iterator[Figures]:
             print(f"  {line}")
         env.record(scenario, figures.seconds, report, said)
     assert sampler.max_down <= 1, f"{sampler.max_down} members down at once: {sampler.worst}"
-    assert report.lost == 0, report.summary()
-    assert report.acked > 0, report.summary()
     # A restart moves no ranges: a copy it can cost is a write the restarted
     # member missed while down and whose hint did not reach it (Cassandra's
     # hinted handoff is best effort; repair restores it). Such copies are
-    # reported (report.md, the summary, by coordinator); every other rule
-    # holds, and no row may be on fewer replicas than QUORUM acknowledged.
-    assert report.under_replicated == 0, report.summary()
-    assert {f.rule for f in report.failures} <= {"missing-on-replica"}, report.summary()
+    # reported (report.md, the summary, by coordinator).
+    assert_durable(report, copies_may_miss=True)
     assert report.availability >= MIN_AVAILABILITY, report.summary()
 
 
