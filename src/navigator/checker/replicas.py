@@ -109,9 +109,7 @@ def recheck(
     """
     deadline = time.monotonic() + settings.settle_timeout
     short = [host for host in reads if reads[host].missing(acked)]
-    first = True
-    while short and (first or time.monotonic() < deadline):
-        first = False
+    while short:
         log.info(
             "%d replica(s) lack rows (%s); reading again in %.0fs",
             len(short),
@@ -123,6 +121,8 @@ def recheck(
         again = {host: reader.read(host, owners[host]) for host in short}
         reads.update(again)
         short = [host for host in short if again[host].missing(acked)]
+        if time.monotonic() >= deadline:
+            break
 
 
 # --- owners and settling ---------------------------------------------------------
