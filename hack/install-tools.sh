@@ -6,12 +6,14 @@ set -euo pipefail
 log() { printf '[install-tools] %s\n' "$*" >&2; }
 
 # System packages: iproute2 (network namespaces), openssl, util-linux
-# (unshare/nsenter), procps, and a JDK + Maven for Cassandra.
+# (unshare/nsenter), procps, xfsprogs (the local cluster's volumes are XFS
+# images that grow online), and a JDK + Maven for Cassandra.
 need=()
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
 command -v unshare >/dev/null 2>&1 || need+=(util-linux)
 command -v nsenter >/dev/null 2>&1 || need+=(util-linux)
 command -v ps >/dev/null 2>&1 || need+=(procps)
+command -v xfs_growfs >/dev/null 2>&1 || need+=(xfsprogs)
 command -v java >/dev/null 2>&1 || need+=(openjdk-17-jdk-headless)
 command -v mvn >/dev/null 2>&1 || need+=(maven)
 command -v curl >/dev/null 2>&1 || need+=(curl)

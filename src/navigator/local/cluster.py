@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from navigator.local import network, processes
-from navigator.local.agent import cgroups, fleet
+from navigator.local.agent import cgroups, disks, fleet
 from navigator.local.agent.config import AgentConfig
 from navigator.local.controlplane import (
     ClusterConfig,
@@ -115,6 +115,8 @@ def down(cfg: ClusterConfig, *, bins: Binaries | None = None, say: Reporter = pr
         if processes.stop(cfg.layout.pidfile(component.name)):
             say(f"stopped {component.name}")
     _sweep_pod_namespaces(cfg)
+    for point in disks.sweep(fleet.nodes_dir(cfg)):
+        say(f"unmounted {point.name}")
     network.teardown(pod_network(cfg))
     say("local cluster is down")
 
@@ -314,6 +316,7 @@ def remove_nodes(
     nodes = load_nodes(cfg)
     stop_nodes(cfg, say=say)
     _sweep_pod_namespaces(cfg)
+    disks.sweep(fleet.nodes_dir(cfg))
     if nodes is None:
         return
     names = [fleet.node_name(i) for i in range(1, nodes.count + 1)]

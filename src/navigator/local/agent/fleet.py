@@ -135,12 +135,18 @@ def cluster_objects() -> list[dict[str, Any]]:
             "provisioner": PROVISIONER,
             "reclaimPolicy": "Delete",
             "volumeBindingMode": "WaitForFirstConsumer",
+            # Volumes are XFS images that grow online (navigator.local.agent.disks).
+            "allowVolumeExpansion": True,
         },
         _cluster_role(
             "navigator:local-provisioner",
             [
-                _rule("", ["persistentvolumes"], ["get", "list", "watch", "create", "delete"]),
+                _rule(
+                    "", ["persistentvolumes"], ["get", "list", "watch", "create", "patch", "delete"]
+                ),
                 _rule("", ["persistentvolumeclaims"], ["get", "list", "watch"]),
+                # Expansion: the claim's capacity once its volume has grown.
+                _rule("", ["persistentvolumeclaims/status"], ["patch"]),
                 _rule("storage.k8s.io", ["storageclasses"], ["get", "list", "watch"]),
                 _rule("", ["events"], ["create", "patch"]),
             ],

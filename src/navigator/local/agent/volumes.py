@@ -2,7 +2,8 @@
 
 emptyDir, configMap, secret, downwardAPI and projected (service-account token
 from the TokenRequest API, configMap, secret, downwardAPI) are written here;
-persistentVolumeClaim and hostPath resolve to a directory on the host.
+persistentVolumeClaim and hostPath resolve to a directory on the host (a
+`local` volume's image is mounted there first, see `disks`).
 The container shim bind-mounts each at its mount path.
 """
 
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from navigator.local.agent import disks
 from navigator.local.agent.kube import ApiError, Kube, Obj
 
 DEFAULT_TOKEN_SECONDS = 3607
@@ -226,6 +228,10 @@ class VolumeBuilder:
         if not path:
             raise VolumeError(f"persistentvolume {pv_name}: neither local nor hostPath")
         Path(path).mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240 (small local file operation)
+        try:
+            await disks.mount(Path(path))
+        except disks.DiskError as err:
+            raise VolumeError(f"persistentvolume {pv_name}: {err}") from err
         _own(Path(path), fs_group)
         return str(path)
 
