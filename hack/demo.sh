@@ -16,11 +16,11 @@ eval "$(nav local env)"
 echo "==> the images: navigator-cassandra (Cassandra + pilot) and navigator (the operator)"
 uv run --locked python -m navigator.cassandra.pilot_image
 
-echo "==> the CRDs (deploy/crds) and the operator (deploy/operator)"
+echo "==> the CRDs (deploy/crds) and the operator (deploy/local: deploy/operator with the local-test Cassandra profile)"
 kubectl apply --server-side --force-conflicts -f deploy/crds >/dev/null
 kubectl wait --for=condition=Established --timeout=60s \
   crd/cassandraclusters.navigator.dev crd/pilots.navigator.dev >/dev/null
-kubectl apply --server-side --force-conflicts -k deploy/operator >/dev/null
+kubectl apply --server-side --force-conflicts -k deploy/local >/dev/null
 kubectl -n navigator-system rollout status deployment/navigator-operator --timeout=180s
 
 echo "==> a 3-member Cassandra cluster (deploy/examples/cassandra-3-nodes.yaml)"

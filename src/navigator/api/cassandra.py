@@ -23,7 +23,7 @@ VERSION_PATTERN = r"^[5-9]\.(0|[1-9][0-9]{0,2})\.(0|[1-9][0-9]{0,2})$"
 
 # cassandra.yaml keys the pilot renders itself (an override would break the
 # node), with their JSON types: declaring them typed lets CEL see them.
-_STRING, _INT = {"type": "string"}, {"type": "integer"}
+_STRING, _INT, _BOOL = {"type": "string"}, {"type": "integer"}, {"type": "boolean"}
 _ANY_LIST = {
     "type": "array",
     "maxItems": 16,
@@ -46,8 +46,13 @@ OWNED_KEY_TYPES: dict[str, dict[str, Any]] = {
     "cdc_raw_directory": _STRING,
     "storage_port": _INT,
     "native_transport_port": _INT,
+    "auto_bootstrap": _BOOL,
 }
 OWNED_KEYS: tuple[str, ...] = tuple(OWNED_KEY_TYPES)
+# Why a key is owned, where the key's name does not say it.
+OWNED_KEY_REASONS: dict[str, str] = {
+    "auto_bootstrap": "a member that does not bootstrap serves token ranges without their data",
+}
 
 
 def _part(v: str, i: int) -> str:
@@ -112,10 +117,17 @@ def _version_way_back() -> str:
 # Rules on the root of the CassandraCluster schema: they can see spec and status.
 ROOT_RULES = [rule(_version_way_back(), VERSION_BACK_MESSAGE, fieldPath=".spec.version")]
 
+
 # One cheap rule per key: the error names the key's own path.
+def _owned_message(key: str) -> str:
+    reason = OWNED_KEY_REASONS.get(key)
+    return f"cassandraYaml must not set {key}: Navigator owns it" + (
+        f" ({reason})" if reason else ""
+    )
+
+
 OWNED_KEYS_RULES = [
-    rule(f"!has(self.{k})", f"cassandraYaml must not set {k}: Navigator owns it", fieldPath=f".{k}")
-    for k in OWNED_KEYS
+    rule(f"!has(self.{k})", _owned_message(k), fieldPath=f".{k}") for k in OWNED_KEYS
 ]
 OWNED_PROPERTIES = {
     k: {"description": "Owned by Navigator: refused.", **t} for k, t in OWNED_KEY_TYPES.items()

@@ -1,7 +1,10 @@
 """Pure builders for one Cassandra node: cassandra.yaml, rackdc and the java command.
 
 Tuned for small machines (2 cores shared by several nodes): few tokens, one
-compactor, small thread pools and caches. Nothing here touches the system.
+compactor, small thread pools and caches. The node's profile
+(`navigator.cassandra.profile`) adds its settings and -D flags: Cassandra's
+safe defaults in production, fast-start shortcuts on the local test cluster.
+Nothing here touches the system.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from typing import Any
 import yaml
 
 from navigator.cassandra.distribution import DAEMON_CLASS, NODETOOL_CLASS
+from navigator.cassandra.profile import PRODUCTION, Profile
 
 CQL_PORT = 9042
 STORAGE_PORT = 7000
@@ -38,6 +42,7 @@ class NodeConfig:
     # the pilot renders into the image's CASSANDRA_CONF and log directory.
     conf: Path | None = None
     logs: Path | None = None
+    profile: Profile = PRODUCTION
 
     @property
     def conf_dir(self) -> Path:
@@ -77,6 +82,7 @@ def cassandra_yaml(node: NodeConfig) -> dict[str, Any]:
         "commitlog_sync_period": "10000ms",
         "commitlog_segment_size": "8MiB",
         **_small_machine_tuning(),
+        **node.profile.cassandra_yaml,
     }
 
 
@@ -96,7 +102,6 @@ def _small_machine_tuning() -> dict[str, Any]:
         "counter_cache_size": "0MiB",
         "file_cache_size": "32MiB",
         "compaction_throughput": "0MiB/s",
-        "auto_snapshot": False,
         "hinted_handoff_enabled": True,
         "dynamic_snitch": False,
         "authenticator": "AllowAllAuthenticator",
@@ -113,16 +118,15 @@ def render_rackdc(node: NodeConfig) -> str:
 
 
 def system_properties(node: NodeConfig) -> list[str]:
-    """-D flags: per-node paths and the ccm-style fast-start switches."""
+    """-D flags: per-node paths, then the profile's (the ccm-style fast-start
+    switches of `local-test`; none in production)."""
     return [
         f"-Dcassandra.config=file://{node.conf_dir / 'cassandra.yaml'}",
         f"-Dlogback.configurationFile={node.conf_dir / 'logback.xml'}",
         f"-Dcassandra.logdir={node.log_dir}",
         f"-Dcassandra.storagedir={node.data_dir}",
         "-Dcassandra-foreground=yes",
-        "-Dcassandra.skip_wait_for_gossip_to_settle=0",
-        "-Dcassandra.ring_delay_ms=5000",
-        "-Dcassandra.superuser_setup_delay_ms=0",
+        *node.profile.system_properties,
     ]
 
 

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from navigator.cassandra.config import NodeConfig, render_cassandra_yaml, render_rackdc
 from navigator.cassandra.distribution import Distribution, check_version
+from navigator.cassandra.profile import LOCAL_TEST
 from navigator.local.images import Image, ImageConfig, build_image, image_dir, load_image
 from navigator.versions import pinned
 
@@ -76,7 +77,11 @@ class LayerPlan:
 def default_node() -> NodeConfig:
     """The image's default cassandra.yaml: a single node on loopback."""
     return NodeConfig(
-        name="cassandra", address="127.0.0.1", seeds=("127.0.0.1",), data_dir=Path(DATA_DIR)
+        name="cassandra",
+        address="127.0.0.1",
+        seeds=("127.0.0.1",),
+        data_dir=Path(DATA_DIR),
+        profile=LOCAL_TEST,  # the local image serves the local cluster only
     )
 
 

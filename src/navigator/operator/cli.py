@@ -9,6 +9,8 @@ import socket
 
 import click
 
+from navigator.cassandra.profile import DEFAULT, ENV, NAMES, profile_named
+
 
 @click.command("operator")
 @click.option(
@@ -39,6 +41,16 @@ import click
     help="Watch only this namespace (repeatable; comma-separated in"
     " $NAVIGATOR_WATCH_NAMESPACES). Default: every namespace.",
 )
+@click.option(
+    "--cassandra-profile",
+    type=click.Choice(NAMES),
+    default=DEFAULT.name,
+    show_default=True,
+    envvar=ENV,
+    help=f"What members' Cassandra is rendered with (also ${ENV}): production is"
+    " Cassandra's safe defaults; local-test adds a test machine's fast-start shortcuts"
+    " (auto_snapshot off, short ring delay, no wait for gossip). Never for real data.",
+)
 @click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
 def operator(
     lease_namespace: str,
@@ -47,6 +59,7 @@ def operator(
     lease_seconds: int,
     metrics_port: int,
     namespaces: tuple[str, ...],
+    cassandra_profile: str,
     verbose: bool,
 ) -> None:
     """Run the Cassandra operator (watches CassandraClusters in every
@@ -64,6 +77,7 @@ def operator(
         lease_seconds=lease_seconds,
         metrics_port=metrics_port,
         namespaces=watched_namespaces(namespaces),
+        cassandra_profile=profile_named(cassandra_profile),
     )
 
 

@@ -24,6 +24,7 @@ import kopf
 from lightkube import AsyncClient, KubeConfig
 
 from navigator.api.common import GROUP, VERSION
+from navigator.cassandra.profile import DEFAULT, Profile
 from navigator.operator.builders.meta import CLUSTER_LABEL, FIELD_MANAGER
 from navigator.operator.kube import Kube
 from navigator.operator.leader import LeaseElector
@@ -72,7 +73,10 @@ async def _startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -
         renew=memo["lease_seconds"] / 3,
     )
     # Leadership is asked before every write, not only at the start of a pass.
-    reconciler = Reconciler(Kube(client, metrics=metrics, is_leader=lambda: elector.is_leader))
+    reconciler = Reconciler(
+        Kube(client, metrics=metrics, is_leader=lambda: elector.is_leader),
+        profile=memo["cassandra_profile"],
+    )
     workers = Workers(
         metrics.instrument(reconciler.reconcile),
         resync=memo["resync"],
@@ -157,9 +161,12 @@ def run(
     lease_seconds: int,
     metrics_port: int = 0,
     namespaces: tuple[str, ...] = (),
+    cassandra_profile: Profile = DEFAULT,
 ) -> None:
-    """Run until signalled. `namespaces`: watch only these (empty: all)."""
+    """Run until signalled. `namespaces`: watch only these (empty: all).
+    `cassandra_profile`: what the members' Cassandra is rendered with."""
     memo = kopf.Memo(
+        cassandra_profile=cassandra_profile,
         lease_namespace=lease_namespace,
         identity=identity,
         resync=resync,

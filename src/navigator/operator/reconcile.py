@@ -26,6 +26,7 @@ from pydantic import ValidationError
 
 from navigator.api.cassandra import CassandraCluster, CassandraClusterStatus, CassandraNodePool
 from navigator.api.pilot import PilotStatus
+from navigator.cassandra.profile import DEFAULT, Profile
 from navigator.operator.builders import build_cluster_objects, build_pilot, build_statefulset
 from navigator.operator.builders.meta import (
     CLUSTER_LABEL,
@@ -76,6 +77,8 @@ class World:
     statefulsets: dict[str, dict[str, Any]]
     pilots: dict[str, dict[str, Any]]
     pods: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # The operator's Cassandra profile: part of every pool's pod template.
+    profile: Profile = DEFAULT
 
 
 def _pilot_status(raw: dict[str, Any] | None) -> PilotStatus | None:
@@ -138,7 +141,7 @@ def _pool_state(
     world: World, pool: CassandraNodePool, now: datetime, recorded: dict[str, str]
 ) -> PoolState:
     sts = world.statefulsets.get(statefulset_name(world.cluster, pool))
-    revision = pool_revision(world.cluster, pool)
+    revision = pool_revision(world.cluster, pool, world.profile)
     notes = world.cluster.metadata.get("annotations") or {}
     restarted_at = str(notes.get(RESTARTED_AT_ANNOTATION, ""))
     if sts is None:
@@ -196,11 +199,19 @@ def _recorded_rollout(raw: dict[str, Any]) -> str:
 
 
 class Reconciler:
-    """Reconciles clusters through one `Kube`; `clock` is injectable for tests."""
+    """Reconciles clusters through one `Kube`, building members for the
+    operator's Cassandra `profile`; `clock` is injectable for tests."""
 
-    def __init__(self, kube: Kube, *, clock: Callable[[], datetime] | None = None) -> None:
+    def __init__(
+        self,
+        kube: Kube,
+        *,
+        clock: Callable[[], datetime] | None = None,
+        profile: Profile = DEFAULT,
+    ) -> None:
         self.kube = kube
         self.clock = clock or (lambda: datetime.now(UTC))
+        self.profile = profile
 
     async def gather(self, namespace: str, name: str) -> World | None:
         raw = await self.kube.get("CassandraCluster", name, namespace)
@@ -222,6 +233,7 @@ class Reconciler:
             statefulsets={s["metadata"]["name"]: s for s in sets},
             pilots={p["metadata"]["name"]: p for p in pilots},
             pods={p["metadata"]["name"]: p for p in pods},
+            profile=self.profile,
         )
 
     async def reconcile(self, namespace: str, name: str) -> float | None:
@@ -362,7 +374,7 @@ class Reconciler:
     async def _apply_statefulset(
         self, world: World, pool: CassandraNodePool, replicas: int
     ) -> None:
-        manifest = build_statefulset(world.cluster, pool, replicas=replicas)
+        manifest = build_statefulset(world.cluster, pool, replicas=replicas, profile=world.profile)
         # The gather's list is a consistent read: a StatefulSet it lacks is absent.
         # `replicas` was decided from that read, so the write is conditional on
         # it (resourceVersion): if anyone changed the StatefulSet since, e.g. a

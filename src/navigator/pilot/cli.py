@@ -15,6 +15,7 @@ from typing import Any
 import click
 
 from navigator import logs
+from navigator.cassandra.profile import Profile, UnknownProfile, profile_from_env
 from navigator.pilot.cassandra.adapter import CassandraAdapter, Launch
 from navigator.pilot.cassandra.render import JOLOKIA_PORT, Layout, Overrides, render
 from navigator.pilot.core.identity import Identity, IdentityError
@@ -58,7 +59,9 @@ def cassandra(
     logs.configure(log_level)
     try:
         identity = Identity.from_env()
-    except IdentityError as err:
+        # Set by the operator's pod template when it is not the default.
+        profile = profile_from_env(os.environ)
+    except (IdentityError, UnknownProfile) as err:
         raise click.ClickException(str(err)) from err
     layout = Layout(
         cassandra_home=cassandra_home,
@@ -68,11 +71,17 @@ def cassandra(
         jolokia_agent=jolokia_agent,
     )
     seeds = [s for s in os.environ.get("NAVIGATOR_SEEDS", "").split(",") if s]
-    sys.exit(asyncio.run(_run(identity, layout, seeds, heap, probe_port)))
+    log.info("cassandra profile", extra={"profile": profile.name})
+    sys.exit(asyncio.run(_run(identity, layout, seeds, heap, probe_port, profile)))
 
 
 async def _run(
-    identity: Identity, layout: Layout, seed_pods: list[str], heap: str, probe_port: int
+    identity: Identity,
+    layout: Layout,
+    seed_pods: list[str],
+    heap: str,
+    probe_port: int,
+    profile: Profile,
 ) -> int:
     client = KubeClient(default_endpoint())
     spec = await cluster_spec(client, namespace=identity.namespace, name=identity.cluster)
@@ -91,6 +100,7 @@ async def _run(
         layout,
         jvm_options_text=(layout.conf_dir / "jvm17-server.options").read_text(),
         jamm_agent=jars[-1] if jars else None,
+        profile=profile,
     )
     adapter = CassandraAdapter(launch, jolokia_url=f"http://127.0.0.1:{JOLOKIA_PORT}/jolokia/")
     store = KubeStore(client, namespace=identity.namespace, name=identity.pilot_name)

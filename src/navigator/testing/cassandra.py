@@ -37,6 +37,7 @@ from navigator.cassandra.config import (
     render_rackdc,
 )
 from navigator.cassandra.distribution import TOOLS_LOGBACK, Distribution
+from navigator.cassandra.profile import LOCAL_TEST
 
 log = logging.getLogger(__name__)
 
@@ -190,6 +191,7 @@ class CassandraCluster:
                 seeds=seeds,
                 data_dir=self.workdir / f"node{index}",
                 heap=self.heap,
+                profile=LOCAL_TEST,  # a test machine: Cassandra's fast-start shortcuts
             )
             self._write_config(config)
             self.nodes.append(Node(index=index, config=config))

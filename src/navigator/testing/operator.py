@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 
+from navigator.cassandra.profile import LOCAL_TEST
+
 
 @dataclass
 class OperatorProcess:
@@ -25,6 +27,9 @@ class OperatorProcess:
     metrics_port: int = 0
     lease_seconds: int | None = None
     namespaces: tuple[str, ...] = ()
+    # The local cluster is a test machine: its members start with Cassandra's
+    # fast-start shortcuts (navigator.cassandra.profile).
+    cassandra_profile: str = LOCAL_TEST.name
     proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
     starts: int = 0
 
@@ -40,6 +45,7 @@ class OperatorProcess:
             out += ["--lease-seconds", str(self.lease_seconds)]
         for namespace in self.namespaces:
             out += ["--namespace", namespace]
+        out += ["--cassandra-profile", self.cassandra_profile]
         return out
 
     def start(self) -> OperatorProcess:

@@ -49,6 +49,7 @@ IMAGE_PYTHON = "/opt/navigator/bin/python"
 # to resolve (a lone node seeds itself), no user overrides.
 LAUNCH = """
 import asyncio, os
+from navigator.cassandra.profile import profile_from_env
 from navigator.pilot.cassandra.adapter import CassandraAdapter
 from navigator.pilot.cassandra.render import Layout, Overrides, render
 from navigator.pilot.core.identity import Identity
@@ -59,6 +60,7 @@ launch = render(
     Identity.from_env(), [], Overrides(heap=os.environ["NAVIGATOR_HEAP"]), layout,
     jvm_options_text=(layout.conf_dir / "jvm17-server.options").read_text(),
     jamm_agent=jars[-1] if jars else None,
+    profile=profile_from_env(os.environ),
 )
 asyncio.run(CassandraAdapter(launch, jolokia_url="http://127.0.0.1:1/").prepare())
 os.execvp(launch.argv[0], list(launch.argv))
@@ -116,6 +118,7 @@ class Node:
             "NAVIGATOR_DATACENTER": "dc1",
             "NAVIGATOR_RACK": "r1",
             "NAVIGATOR_HEAP": HEAP,
+            "NAVIGATOR_CASSANDRA_PROFILE": "local-test",
         }
 
     def create_network(self) -> None:

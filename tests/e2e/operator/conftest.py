@@ -22,6 +22,7 @@ import pytest
 import yaml
 
 from navigator.cassandra import pilot_image
+from navigator.cassandra.profile import LOCAL_TEST
 from navigator.local import cluster
 from navigator.local.agent.fleet import NodeSet
 from navigator.testing.operator import OperatorProcess
@@ -159,6 +160,9 @@ def operator_env(
         identity="e2e",
         lease_seconds=6,
         namespaces=(namespace,),
+        # Members start with the local cluster's fast-start shortcuts (short
+        # ring delay, no wait for gossip): the suite's durations depend on it.
+        cassandra_profile=LOCAL_TEST.name,
     )
     op.start()
     env = Env(local_cluster, op, namespace)

@@ -143,6 +143,8 @@ def pilots(
             "NAVIGATOR_DATACENTER": DC,
             "NAVIGATOR_RACK": POOL,
             "NAVIGATOR_SEEDS": seed,
+            # What the suite's operator would put in the pod: a test machine.
+            "NAVIGATOR_CASSANDRA_PROFILE": "local-test",
         }
         argv = [
             navigator_command(), "pilot", "cassandra",

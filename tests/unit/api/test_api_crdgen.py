@@ -90,6 +90,7 @@ def _messages(node: dict[str, Any]) -> str:
         (".spec.nodePools[].persistence", "storageClassName is immutable"),
         (".spec.nodePools[].persistence.size", "never shrink"),
         (".spec.config.cassandraYaml", "Navigator owns it"),
+        (".spec.config.cassandraYaml", "must not set auto_bootstrap: Navigator owns it (a member"),
     ],
 )
 def test_cel_rules_are_present(path: str, fragment: str) -> None:

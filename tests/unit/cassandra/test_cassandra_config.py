@@ -62,14 +62,13 @@ def test_jvm_options_skip_comments_and_blanks() -> None:
     assert parse_jvm_options(text) == ["-ea", "--add-opens=java.base/java.io=ALL-UNNAMED"]
 
 
-def test_daemon_command_sets_heap_once_and_starts_fast() -> None:
+def test_daemon_command_sets_heap_once_and_points_at_the_node_config() -> None:
     command = daemon_command(
         NODE, java="java", jvm_options=["-ea", "-Xmx4G"], classpath="cp", jamm_agent=None
     )
     assert command[0] == "java"
     assert command[-1] == DAEMON_CLASS
     assert [opt for opt in command if opt.startswith("-Xm")] == ["-Xms512M", "-Xmx512M"]
-    assert "-Dcassandra.skip_wait_for_gossip_to_settle=0" in command
     assert "-Dcassandra.config=file:///data/node2/conf/cassandra.yaml" in command
 
 

@@ -5,8 +5,10 @@ removed or restarted: it raises or lowers `replicas` by one after its safety
 rules pass, and the update strategy is `OnDelete`, so a changed pod template
 restarts nobody until the operator deletes one member's pod (the rollout).
 The template carries every input of the member's pod, including the
-database configuration (in `NAVIGATOR_CONFIG`), and its revision (a hash of
-it) in the `navigator.dev/revision` annotation.
+database configuration (in `NAVIGATOR_CONFIG`) and the operator's Cassandra
+profile when it is not the default (`NAVIGATOR_CASSANDRA_PROFILE`, so a
+production template carries none), and its revision (a hash of it) in the
+`navigator.dev/revision` annotation.
 So the pod management policy is `Parallel`: with `OrderedReady` one unready
 member would stop the controller from recreating the others after an outage
 (the start-sequence deadlock peers' users hit) and from deleting a member that
@@ -19,6 +21,7 @@ import json
 from typing import Any
 
 from navigator.api.cassandra import CassandraCluster, CassandraNodePool
+from navigator.cassandra.profile import DEFAULT, ENV, Profile
 from navigator.operator.builders.meta import (
     CLUSTER_LABEL,
     POOL_LABEL,
@@ -88,9 +91,11 @@ def config_json(cluster: CassandraCluster) -> str:
     return json.dumps(body, sort_keys=True, separators=(",", ":"))
 
 
-def env(cluster: CassandraCluster, pool: CassandraNodePool) -> list[dict[str, Any]]:
+def env(
+    cluster: CassandraCluster, pool: CassandraNodePool, profile: Profile = DEFAULT
+) -> list[dict[str, Any]]:
     """The pilot's environment contract (docs/pilot.md)."""
-    return [
+    out = [
         _field_env("POD_NAME", "metadata.name"),
         _field_env("POD_NAMESPACE", "metadata.namespace"),
         _field_env("POD_IP", "status.podIP"),
@@ -104,6 +109,9 @@ def env(cluster: CassandraCluster, pool: CassandraNodePool) -> list[dict[str, An
         {"name": "NAVIGATOR_HEAP", "value": f"{heap_mib(pool.resources)}M"},
         {"name": "NAVIGATOR_CONFIG", "value": config_json(cluster)},
     ]
+    if profile != DEFAULT:
+        out.append({"name": ENV, "value": profile.name})
+    return out
 
 
 def _probe(path: str, period: int, failures: int) -> dict[str, Any]:
@@ -115,13 +123,15 @@ def _probe(path: str, period: int, failures: int) -> dict[str, Any]:
     }
 
 
-def container(cluster: CassandraCluster, pool: CassandraNodePool) -> dict[str, Any]:
+def container(
+    cluster: CassandraCluster, pool: CassandraNodePool, profile: Profile = DEFAULT
+) -> dict[str, Any]:
     out: dict[str, Any] = {
         "name": CONTAINER,
         "image": image(cluster),
         "imagePullPolicy": cluster.spec.image_pull_policy,
         "command": ["navigator", "pilot", "cassandra"],
-        "env": env(cluster, pool),
+        "env": env(cluster, pool, profile),
         "ports": [{"name": n, "containerPort": p} for n, p in PORTS.items()],
         "readinessProbe": _probe("/healthz/ready", READY_PERIOD_SECONDS, READY_FAILURES),
         "livenessProbe": _probe("/healthz/live", 10, 6),
@@ -159,11 +169,13 @@ def spread_members(cluster: CassandraCluster) -> dict[str, Any]:
     }
 
 
-def pod_spec(cluster: CassandraCluster, pool: CassandraNodePool) -> dict[str, Any]:
+def pod_spec(
+    cluster: CassandraCluster, pool: CassandraNodePool, profile: Profile = DEFAULT
+) -> dict[str, Any]:
     spec: dict[str, Any] = {
         "serviceAccountName": pilot_account_name(cluster),
         "terminationGracePeriodSeconds": TERMINATION_GRACE_SECONDS,
-        "containers": [container(cluster, pool)],
+        "containers": [container(cluster, pool, profile)],
     }
     passthrough = {
         "nodeSelector": pool.node_selector,
@@ -194,7 +206,9 @@ def template_annotations(cluster: CassandraCluster) -> dict[str, str]:
     return out
 
 
-def pod_template(cluster: CassandraCluster, pool: CassandraNodePool) -> dict[str, Any]:
+def pod_template(
+    cluster: CassandraCluster, pool: CassandraNodePool, profile: Profile = DEFAULT
+) -> dict[str, Any]:
     """The pool's pod template, stamped with its revision."""
     return stamped(
         {
@@ -202,21 +216,29 @@ def pod_template(cluster: CassandraCluster, pool: CassandraNodePool) -> dict[str
                 "labels": pod_labels(cluster, pool),
                 "annotations": template_annotations(cluster),
             },
-            "spec": pod_spec(cluster, pool),
+            "spec": pod_spec(cluster, pool, profile),
         }
     )
 
 
-def pool_revision(cluster: CassandraCluster, pool: CassandraNodePool) -> str:
-    """The revision every member of `pool` should run."""
-    return revision_of(pod_template(cluster, pool))
+def pool_revision(
+    cluster: CassandraCluster, pool: CassandraNodePool, profile: Profile = DEFAULT
+) -> str:
+    """The revision every member of `pool` should run (under the operator's
+    `profile`, which is part of the template)."""
+    return revision_of(pod_template(cluster, pool, profile))
 
 
 def build_statefulset(
-    cluster: CassandraCluster, pool: CassandraNodePool, *, replicas: int
+    cluster: CassandraCluster,
+    pool: CassandraNodePool,
+    *,
+    replicas: int,
+    profile: Profile = DEFAULT,
 ) -> Manifest:
     """The pool's StatefulSet with the `replicas` the operator decided (which
-    may differ from the spec while a scale operation is in progress)."""
+    may differ from the spec while a scale operation is in progress), for the
+    operator's Cassandra `profile`."""
     retention = cluster.spec.persistent_volume_claim_retention_policy
     return {
         "apiVersion": "apps/v1",
@@ -232,7 +254,7 @@ def build_statefulset(
                 "whenScaled": retention.when_scaled,
                 "whenDeleted": retention.when_deleted,
             },
-            "template": pod_template(cluster, pool),
+            "template": pod_template(cluster, pool, profile),
             "volumeClaimTemplates": [volume_claim_template(cluster, pool)],
         },
     }

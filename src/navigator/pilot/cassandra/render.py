@@ -1,8 +1,9 @@
 """Render one member's Cassandra configuration and command line in its pod.
 
 Inputs: this pod's identity, the seed addresses resolved from the API, the
-user's allowed overrides from the CassandraCluster spec, and the image's
-layout. Pure: returns file contents and argv; the adapter writes them.
+user's allowed overrides from the CassandraCluster spec, the image's layout
+and the Cassandra profile the operator chose (`navigator.cassandra.profile`).
+Pure: returns file contents and argv; the adapter writes them.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from navigator.cassandra.config import (
     render_rackdc,
 )
 from navigator.cassandra.distribution import parse_jvm_options
+from navigator.cassandra.profile import PRODUCTION, Profile
 from navigator.pilot.cassandra.adapter import Launch
 from navigator.pilot.core.identity import Identity
 
@@ -46,6 +48,9 @@ OWNED_KEYS = frozenset(
         "cdc_raw_directory",
         "storage_port",
         "native_transport_port",
+        # Cassandra's default (true) stands: a new member that skipped
+        # bootstrap would own token ranges without their data.
+        "auto_bootstrap",
     }
 )
 
@@ -81,6 +86,7 @@ def render(
     *,
     jvm_options_text: str,
     jamm_agent: Path | None = None,
+    profile: Profile = PRODUCTION,
 ) -> Launch:
     owned = sorted(OWNED_KEYS & set(overrides.cassandra_yaml))
     if owned:
@@ -96,6 +102,7 @@ def render(
         heap=overrides.heap,
         conf=layout.conf_dir,
         logs=layout.log_dir,
+        profile=profile,
     )
     settings = {**cassandra_yaml(node), **overrides.cassandra_yaml}
     jvm = [*parse_jvm_options(jvm_options_text), *overrides.jvm_options]

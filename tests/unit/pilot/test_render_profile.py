@@ -1,0 +1,70 @@
+"""The pilot renders with the profile its pod names, refuses an unknown one
+at startup, and refuses a user override of the keys Navigator owns."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from navigator.cassandra.profile import ENV, LOCAL_TEST, PRODUCTION, Profile
+from navigator.pilot.cassandra.render import ConfigError, Layout, Overrides, render
+from navigator.pilot.cli import pilot
+from navigator.pilot.core.identity import Identity
+
+pytestmark = pytest.mark.unit
+
+IDENTITY = Identity("c-r-0", "db", "10.0.0.5", "c", "r", "dc1", "r")
+IDENTITY_ENV = {
+    "POD_NAME": "c-r-0",
+    "POD_NAMESPACE": "db",
+    "POD_IP": "10.0.0.5",
+    "NAVIGATOR_CLUSTER": "c",
+    "NAVIGATOR_POOL": "r",
+    "NAVIGATOR_DATACENTER": "dc1",
+    "NAVIGATOR_RACK": "r",
+}
+SHORTCUTS = ("skip_wait_for_gossip_to_settle", "ring_delay_ms", "superuser_setup_delay_ms")
+
+
+def _render(
+    overrides: Overrides | None = None, profile: Profile = PRODUCTION
+) -> tuple[dict[str, object], str]:
+    layout = Layout()
+    launch = render(
+        IDENTITY,
+        ["10.0.0.1"],
+        overrides or Overrides(),
+        layout,
+        jvm_options_text="",
+        profile=profile,
+    )
+    settings = yaml.safe_load(launch.files[layout.conf_dir / "cassandra.yaml"])
+    return settings, " ".join(launch.argv)
+
+
+def test_the_pilot_renders_production_unless_told_otherwise() -> None:
+    settings, argv = _render()
+    assert settings["auto_snapshot"] is True
+    assert not any(s in argv for s in SHORTCUTS)
+    assert "auto_bootstrap" not in settings  # Cassandra's default: bootstrap
+
+
+def test_the_local_test_profile_renders_the_shortcuts() -> None:
+    settings, argv = _render(profile=LOCAL_TEST)
+    assert settings["auto_snapshot"] is False
+    assert all(s in argv for s in SHORTCUTS)
+
+
+def test_a_user_may_still_choose_auto_snapshot_but_not_auto_bootstrap() -> None:
+    settings, _ = _render(Overrides(cassandra_yaml={"auto_snapshot": False}))
+    assert settings["auto_snapshot"] is False
+    with pytest.raises(ConfigError, match="auto_bootstrap"):
+        _render(Overrides(cassandra_yaml={"auto_bootstrap": False}))
+
+
+def test_an_unknown_profile_stops_the_pilot_at_startup_with_its_name() -> None:
+    result = CliRunner().invoke(pilot, ["cassandra"], env={**IDENTITY_ENV, ENV: "fast"})
+    assert result.exit_code == 1
+    assert f"{ENV}=fast" in result.output
+    assert "production, local-test" in result.output
