@@ -35,7 +35,8 @@ from lightkube.resources.core_v1 import (
 )
 from lightkube.resources.policy_v1 import PodDisruptionBudget
 from lightkube.resources.rbac_authorization_v1 import Role, RoleBinding
-from lightkube.types import PatchType
+from lightkube.resources.storage_v1 import StorageClass
+from lightkube.types import CascadeType, PatchType
 
 from navigator.api.common import GROUP, VERSION
 from navigator.operator.builders.meta import FIELD_MANAGER, Manifest
@@ -62,6 +63,7 @@ RESOURCES: dict[str, Any] = {
     "Lease": Lease,
     "PersistentVolumeClaim": PersistentVolumeClaim,
     "Pod": Pod,
+    "StorageClass": StorageClass,  # cluster-scoped: namespace ""
 }
 
 
@@ -179,7 +181,8 @@ class Kube:
 
     async def get(self, kind: str, name: str, namespace: str) -> dict[str, Any] | None:
         try:
-            return to_dict(await self.client.get(RESOURCES[kind], name, namespace=namespace))
+            res = RESOURCES[kind]
+            return to_dict(await self.client.get(res, name, namespace=namespace or None))
         except ApiError as err:
             if is_not_found(err):
                 return None
@@ -237,14 +240,32 @@ class Kube:
         )
         self._count("status", kind)
 
-    async def delete(self, kind: str, name: str, namespace: str) -> None:
+    async def delete(self, kind: str, name: str, namespace: str, *, orphan: bool = False) -> None:
+        """Delete (`orphan`: with propagationPolicy Orphan, its dependents stay)."""
         self._may_write()
+        cascade = CascadeType.ORPHAN if orphan else None
         try:
-            await self.client.delete(RESOURCES[kind], name, namespace=namespace)
+            await self.client.delete(RESOURCES[kind], name, namespace=namespace, cascade=cascade)
         except ApiError as err:
             if not is_not_found(err):
                 raise
         self._count("delete", kind)
+
+    async def merge_patch(
+        self, kind: str, name: str, namespace: str, patch: dict[str, Any]
+    ) -> None:
+        """A JSON merge patch (an update, not an apply: the fields it sets are
+        not owned by the apply of this field manager, which never removes them)."""
+        self._may_write()
+        await self.client.patch(
+            RESOURCES[kind],
+            name,
+            patch,
+            namespace=namespace,
+            patch_type=PatchType.MERGE,
+            field_manager=self.field_manager,
+        )
+        self._count("patch", kind)
 
     async def event(
         self, involved: dict[str, Any], *, reason: str, message: str, warning: bool = False

@@ -30,6 +30,9 @@ RESTARTED_MEMBER_SERVES = "RestartedMemberServes"
 ROLLOUT_STALLED = "RolloutStalled"
 HINTS_DELIVERED = "HintsDelivered"
 NEVER_JOINED = "NeverJoined"
+# Storage expansion (navigator.operator.storage).
+STORAGE_CLASS_ALLOWS_EXPANSION = "StorageClassAllowsExpansion"
+VOLUMES_EXPANDED = "VolumesExpanded"
 
 RULES = (
     NOT_PAUSED,
@@ -45,6 +48,8 @@ RULES = (
     ROLLOUT_STALLED,
     HINTS_DELIVERED,
     NEVER_JOINED,
+    STORAGE_CLASS_ALLOWS_EXPANSION,
+    VOLUMES_EXPANDED,
 )
 
 # Rules that are the normal course of an operation (waiting for a member to
@@ -60,6 +65,7 @@ PROGRESS_RULES = frozenset(
         SCHEMA_AGREEMENT,
         RESTARTED_MEMBER_SERVES,
         HINTS_DELIVERED,
+        VOLUMES_EXPANDED,
     }
 )
 

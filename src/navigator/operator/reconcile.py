@@ -27,6 +27,7 @@ from pydantic import ValidationError
 from navigator.api.cassandra import CassandraCluster, CassandraClusterStatus, CassandraNodePool
 from navigator.api.pilot import PilotStatus
 from navigator.cassandra.profile import DEFAULT, Profile
+from navigator.operator import storage
 from navigator.operator.builders import build_cluster_objects, build_pilot, build_statefulset
 from navigator.operator.builders.meta import (
     CLUSTER_LABEL,
@@ -59,13 +60,15 @@ from navigator.operator.kube import Kube, is_conflict, is_namespace_terminating
 from navigator.operator.leader import NotLeader
 from navigator.operator.observed import Member, Observed, PodView, PoolState
 from navigator.operator.pods import pod_problem
-from navigator.operator.predicates import PROGRESS_RULES, ROLLOUT_STALLED
+from navigator.operator.predicates import PROGRESS_RULES, ROLLOUT_STALLED, Block
 from navigator.operator.status import build_status, needs_write, status_body
 from navigator.operator.workers import GONE
 
 log = logging.getLogger(__name__)
 
 AFTER_ACTION, AFTER_WAIT = 1.0, 10.0
+# An orphaning delete is quick (the garbage collector drops the owner references).
+RECREATE_POLLS, RECREATE_POLL_SECONDS = 150, 0.2
 
 
 @dataclass(frozen=True)
@@ -250,8 +253,12 @@ class Reconciler:
         action = next_action(observed)
         try:
             if not world.cluster.spec.paused:
+                grown = await self.expand_storage(world)
+                if grown.decide_again:
+                    return AFTER_ACTION
                 await self.converge(world, observed)
                 await self.act(world, observed, action)
+                action = action or grown.wait
             await self.record(world, observed, action)
         except NotLeader:
             log.info("no longer leading: the pass of %s/%s ends here", namespace, name)
@@ -381,7 +388,7 @@ class Reconciler:
         # second replica that already took this step, the API server answers
         # 409 and the next pass decides again from a fresh read.
         live = world.statefulsets.get(manifest["metadata"]["name"])
-        await self.kube.apply(manifest, live, guard=True)
+        await self.kube.apply(storage.held_claim_size(manifest, live), live, guard=True)
 
     async def _apply_pilot(
         self, world: World, pool: CassandraNodePool, member: str, ids: tuple[str, ...]
@@ -433,6 +440,102 @@ class Reconciler:
                 f" {'waits on' if progress else 'blocked by'} {blocked.rule}: {blocked.reason}",
                 warning=not progress,
             )
+
+    # -- storage expansion (navigator.operator.storage) -------------------------
+
+    async def expand_storage(self, world: World) -> storage.Step:
+        """Grow the members' volumes of pools whose `persistence.size` rose:
+        their claims first, then the StatefulSet re-created with its pods
+        orphaned. A StatefulSet gone (or going) while its pool still has
+        members is re-created at their number first, and the pass ends."""
+        cluster, namespace = world.cluster, namespace_of(world.cluster)
+        for pool in cluster.spec.node_pools:
+            live = world.statefulsets.get(statefulset_name(cluster, pool))
+            if live is None or (live.get("metadata") or {}).get("deletionTimestamp"):
+                replicas = storage.orphaned_replicas(cluster, pool, world.pods, world.pilots)
+                if replicas:
+                    await self._recreate_statefulset(world, pool, replicas)
+                    return storage.Step(decide_again=True)
+        stored = ((world.raw.get("status") or {}).get("operation") or {}).get("type", "")
+        if not storage.needs_look(cluster, world.statefulsets, str(stored)):
+            return storage.Step()
+        claims = await self.kube.list(
+            "PersistentVolumeClaim", namespace, {CLUSTER_LABEL: name_of(cluster)}
+        )
+        waits = []
+        for pool in cluster.spec.node_pools:
+            live = world.statefulsets.get(statefulset_name(cluster, pool))
+            if live is None:
+                continue
+            state = storage.pool_storage(cluster, pool, live, claims)
+            if state.to_patch or state.recreate:
+                block = await self._expansion_refused(state)
+                if block is not None:
+                    waits.append(storage.refused(block, pool.name))
+                    continue
+                if not await self._grow(world, pool, state):
+                    return storage.Step(decide_again=True)
+            if (wait := storage.progress(state)) is not None:
+                waits.append(wait)
+        if stored == storage.EXPAND_STORAGE and not waits:
+            sizes = ", ".join(f"{p.name} {p.persistence.size}" for p in cluster.spec.node_pools)
+            await self.kube.event(
+                world.raw, reason="StorageExpanded", message=f"every member's volume grown: {sizes}"
+            )
+        return storage.Step(wait=min(waits, key=lambda w: w.progress) if waits else None)
+
+    async def _expansion_refused(self, state: storage.PoolStorage) -> Block | None:
+        name = state.storage_class
+        found = await self.kube.get("StorageClass", name, "") if name else None
+        return storage.storage_class_allows_expansion(found, name, state.pool, state.size)
+
+    async def _grow(
+        self, world: World, pool: CassandraNodePool, state: storage.PoolStorage
+    ) -> bool:
+        """Ask for the new size on each member's claim (the storage driver grows
+        the volume), then re-create the StatefulSet with it. False: the old
+        StatefulSet was not gone in time; the next pass finishes."""
+        namespace = namespace_of(world.cluster)
+        body = {"spec": {"resources": {"requests": {"storage": state.size}}}}
+        for claim in state.to_patch:
+            await self.kube.merge_patch("PersistentVolumeClaim", claim, namespace, body)
+        if state.to_patch or state.recreate:
+            await self.kube.event(
+                world.raw,
+                reason="ExpandingStorage",
+                message=f"pool {pool.name}: growing {len(state.claims)} volumes to {state.size}"
+                " in place (claims patched, StatefulSet re-created with its pods kept running)",
+            )
+        if not state.recreate:
+            return True
+        return await self._recreate_statefulset(world, pool, state.replicas)
+
+    async def _recreate_statefulset(
+        self, world: World, pool: CassandraNodePool, replicas: int
+    ) -> bool:
+        """Delete the pool's StatefulSet with propagationPolicy Orphan (pods and
+        claims stay, running), wait until it is gone, and apply it again at
+        `replicas`: the new one adopts the pods, and no pod template changed,
+        so none restarts. False when the old one is still there after the wait."""
+        namespace = namespace_of(world.cluster)
+        name = statefulset_name(world.cluster, pool)
+        live = world.statefulsets.get(name)
+        if live is not None and not (live.get("metadata") or {}).get("deletionTimestamp"):
+            await self.kube.delete("StatefulSet", name, namespace, orphan=True)
+        for _ in range(RECREATE_POLLS):
+            if await self.kube.get("StatefulSet", name, namespace) is None:
+                break
+            await asyncio.sleep(RECREATE_POLL_SECONDS)
+        else:
+            log.info("StatefulSet %s/%s not gone yet: re-created on a later pass", namespace, name)
+            return False
+        # The pass goes on from this read: the new object is the live one now.
+        world.statefulsets.pop(name, None)
+        await self._apply_statefulset(world, pool, replicas)
+        fresh = await self.kube.get("StatefulSet", name, namespace)
+        if fresh is not None:
+            world.statefulsets[name] = fresh
+        return True
 
 
 def event_reason(rule: str) -> str:
