@@ -11,7 +11,7 @@ from navigator.api.common import ApiModel, k8s, rule
 
 KIND, PLURAL = "Pilot", "pilots"
 
-Action = Literal["Decommission"]
+Action = Literal["Decommission", "Replace"]
 Phase = Literal["Running", "Succeeded", "Failed", "Refused"]
 
 
@@ -38,7 +38,20 @@ class Intent(ApiModel):
         max_length=64,
         pattern=r"^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$",
     )
-    action: Action = Field(description="What to do: Decommission (leave the ring).")
+    action: Action = Field(
+        description="What to do: Decommission (leave the ring), or Replace (start, on an"
+        " empty volume, as the replacement of the dead node `address` whose host ID is"
+        " `hostID`: it takes over its tokens and streams their data from the replicas)."
+    )
+    address: str = Field(
+        "", description="Replace: the address of the node to replace.", max_length=64
+    )
+    host_id: str = Field(
+        "",
+        alias="hostID",
+        description="Replace: the host ID of the node to replace.",
+        max_length=64,
+    )
 
 
 class PilotSpec(ApiModel):
@@ -116,6 +129,28 @@ class IntentOutcome(ApiModel):
     attempts: int = Field(0, description="How many times it was started.", ge=0)
 
 
+class StartReport(ApiModel):
+    """How the pilot started its database, or why it has not yet."""
+
+    plan: Literal["Hold", "Found", "Join", "Replace"] = Field(
+        description="Hold (not started yet, see reason), Found (the first member of a new"
+        " cluster, its own seed), Join (start with the joined members as seeds; an empty"
+        " volume bootstraps), or Replace (take over a dead node's tokens)."
+    )
+    reason: str = Field("", description="Why this plan.", max_length=1024)
+    volume_empty: bool = Field(
+        False, description="The data volume held no data when the pilot looked."
+    )
+    seeds: list[str] = Field(
+        default_factory=list,
+        description="The seed addresses the database was started with.",
+        json_schema_extra=k8s(maxItems=32),
+    )
+    replacing: str = Field(
+        "", description="Replace: the address of the node being replaced.", max_length=64
+    )
+
+
 class PilotStatus(ApiModel):
     """Facts and outcomes written by the pilot."""
 
@@ -152,6 +187,9 @@ class PilotStatus(ApiModel):
         " writes its status at least every 30 s; the operator treats facts older than"
         " 90 s as unknown (the pilot or its node is hung or gone).",
         max_length=64,
+    )
+    start: StartReport | None = Field(
+        None, description="How the database was started, or why it is held back."
     )
     last_error: str | None = Field(
         None,

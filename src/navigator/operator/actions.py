@@ -23,6 +23,8 @@ class RequestDecommission:
     pool: str
     member: str
     intent_id: str
+    # True: the pool is no longer in the spec (a `RemovePool` operation).
+    pool_removal: bool = False
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,15 @@ class ScaleIn:
     # False: the member never joined the ring (`NeverJoined`), so it was not
     # decommissioned; it is removed as it is.
     joined: bool = True
+    # True: the pool is no longer in the spec (a `RemovePool` operation).
+    pool_removal: bool = False
+
+
+@dataclass(frozen=True)
+class DeletePool:
+    """A pool removed from the spec has no member left: delete its StatefulSet."""
+
+    pool: str
 
 
 @dataclass(frozen=True)
@@ -46,6 +57,18 @@ class RestartMember:
     uid: str
     operation: str  # RollingRestart, Upgrade or ConfigRollout
     revision: str
+
+
+@dataclass(frozen=True)
+class RequestReplace:
+    """Ask the pilot of a member whose volume is new and empty to start as the
+    replacement of its old self (the dead node `address`, host `host_id`)."""
+
+    pool: str
+    member: str
+    intent_id: str
+    address: str
+    host_id: str
 
 
 @dataclass(frozen=True)
@@ -66,4 +89,14 @@ class Paused:
     reason: str
 
 
-Action = CreatePool | ScaleOut | RequestDecommission | ScaleIn | RestartMember | Wait | Paused
+Action = (
+    CreatePool
+    | ScaleOut
+    | RequestDecommission
+    | ScaleIn
+    | DeletePool
+    | RestartMember
+    | RequestReplace
+    | Wait
+    | Paused
+)

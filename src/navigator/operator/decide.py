@@ -8,10 +8,21 @@ Order (each step returns when it has something to say):
 3. a member whose decommission Succeeded → `ScaleIn` once its peers forgot it
    (a decommissioned node is never left running, whatever the spec says now);
 4. a decommission still running → `Wait`;
+4½. a member whose data is gone (new, empty volume; its old host ID still
+   held as down by every peer) → `RequestReplace`, one at a time, or `Wait`
+   (`navigator.operator.replace`);
 5. a member whose pod runs another revision than its pool's → the rollout
    (`navigator.operator.rollout`): `RestartMember`, one at a time, or `Wait`;
-6. a pool below its spec → `ScaleOut` by one, if every rule allows it;
-7. a pool above its spec → `RequestDecommission` of its highest ordinal, if
+6. a pool below its spec → `ScaleOut` by one, if every rule allows it (a
+   pool added to a running cluster grows this way too);
+7. a pool removed from the spec (`PoolState.removed`) → its members leave
+   like a scale-in to 0 (step 8's gates and `NeverJoined` shortcut, highest
+   ordinal first), behind `PoolRemovalKeepsReplication`: removing the whole
+   pool must leave every keyspace its replication factor in the datacenter;
+   once it has no member, `DeletePool`. Before other pools' scale-in, and
+   after scale-out, so a rack replaced by another is added before the old
+   one leaves;
+8. a pool above its spec → `RequestDecommission` of its highest ordinal, if
    every rule allows it (a refused or failed intent waits for a new spec);
    but if that member never joined the ring (`NeverJoined`: no host ID, and
    every node in every other member's ring is another member), `ScaleIn`
@@ -19,7 +30,7 @@ Order (each step returns when it has something to say):
    that cannot start) could never be decommissioned.
 
 Nothing lowers `replicas` except step 3 and a member that never joined in
-step 7, so no member is removed before it left the ring or was shown never
+steps 7 and 8, so no member is removed before it left the ring or was shown never
 to be in it; nothing restarts a member except step 5, so no two members are
 down because of the operator.
 """
@@ -32,6 +43,7 @@ from navigator.operator import predicates as p
 from navigator.operator.actions import (
     Action,
     CreatePool,
+    DeletePool,
     Paused,
     RequestDecommission,
     RestartMember,
@@ -40,11 +52,13 @@ from navigator.operator.actions import (
     Wait,
 )
 from navigator.operator.observed import Member, Observed, PoolState
+from navigator.operator.replace import next_replacement
 from navigator.operator.rollout import next_restart
 
 __all__ = [
     "Action",
     "CreatePool",
+    "DeletePool",
     "Paused",
     "RequestDecommission",
     "RestartMember",
@@ -54,6 +68,8 @@ __all__ = [
     "next_action",
 ]
 
+
+REMOVE_POOL = "RemovePool"
 
 Gate = Callable[[Observed], p.Block | None]
 MemberGate = Callable[[Observed, Member], p.Block | None]
@@ -69,7 +85,16 @@ def next_action(observed: Observed) -> Action | None:
     """The one next step towards the spec, or None when the cluster is settled."""
     if block := p.not_paused(observed):
         return Paused(block.reason)
-    steps = (_create, _finish_removal, _running_decommission, next_restart, _scale_out, _scale_in)
+    steps = (
+        _create,
+        _finish_removal,
+        _running_decommission,
+        next_replacement,
+        next_restart,
+        _scale_out,
+        _remove_pool,
+        _scale_in,
+    )
     for step in steps:
         if (action := step(observed)) is not None:
             return action
@@ -86,21 +111,28 @@ def _finish_removal(observed: Observed) -> Action | None:
         gone = next((m for m in state.members if m.decommissioned), None)
         if gone is None:
             continue
+        kind, target = _operation(state, gone)
         if gone.ordinal != state.replicas - 1:
             reason = f"{gone.name} left the ring but is not the highest ordinal of {state.name}"
-            return Wait("HighestOrdinalFirst", reason, "ScaleIn", gone.name)
+            return Wait("HighestOrdinalFirst", reason, kind, target)
         if block := p.peers_forgot_member(observed, gone):
-            return Wait(block.rule, block.reason, "ScaleIn", gone.name)
-        return ScaleIn(state.name, gone.ordinal, gone.name)
+            return Wait(block.rule, block.reason, kind, target)
+        return ScaleIn(state.name, gone.ordinal, gone.name, pool_removal=state.removed)
     return None
 
 
 def _running_decommission(observed: Observed) -> Action | None:
-    leaving = next((m for m in observed.members() if m.leaving), None)
-    if leaving is None:
+    found = next(((s, m) for s in observed.pools for m in s.members if m.leaving), None)
+    if found is None:
         return None
+    state, leaving = found
     reason = f"waiting for the pilot of {leaving.name} to finish its decommission"
-    return Wait(p.DECOMMISSION_COMPLETES, reason, "ScaleIn", leaving.name)
+    return Wait(p.DECOMMISSION_COMPLETES, reason, *_operation(state, leaving))
+
+
+def _operation(state: PoolState, member: Member) -> tuple[str, str]:
+    """The operation a member's removal belongs to, and its target."""
+    return (REMOVE_POOL, state.name) if state.removed else ("ScaleIn", member.name)
 
 
 def _scale_out(observed: Observed) -> Action | None:
@@ -111,6 +143,29 @@ def _scale_out(observed: Observed) -> Action | None:
         if block := gate(observed):
             return Wait(block.rule, block.reason, "ScaleOut", state.name)
     return ScaleOut(state.name, state.replicas + 1)
+
+
+def _remove_pool(observed: Observed) -> Action | None:
+    """A pool no longer in the spec: its members leave one at a time, highest
+    ordinal first, through the scale-in gates; then its StatefulSet goes."""
+    state = next((s for s in observed.pools if s.removed), None)
+    if state is None:
+        return None
+    if state.replicas == 0:
+        return DeletePool(state.name)
+    victim = _highest(state)
+    if victim is None:
+        reason = f"members of {state.name} not observed"
+        return Wait(p.ALL_MEMBERS_UP_NORMAL, reason, REMOVE_POOL, state.name)
+    if p.never_joined(observed, victim) is None:
+        return ScaleIn(state.name, victim.ordinal, victim.name, joined=False, pool_removal=True)
+    if refusal := _refused(observed, victim, REMOVE_POOL, state.name):
+        return refusal
+    blocks = [p.pool_removal_keeps_replication(observed, state), p.all_members_up_normal(observed)]
+    blocks += [gate(observed, victim) for gate in DECOMMISSION_GATES]
+    if block := next((b for b in blocks if b is not None), None):
+        return Wait(block.rule, block.reason, REMOVE_POOL, state.name)
+    return RequestDecommission(state.name, victim.name, observed.intent_id, pool_removal=True)
 
 
 def _scale_in(observed: Observed) -> Action | None:
@@ -135,7 +190,9 @@ def _highest(state: PoolState) -> Member | None:
     return next((m for m in state.members if m.ordinal == state.replicas - 1), None)
 
 
-def _refused(observed: Observed, victim: Member) -> Wait | None:
+def _refused(
+    observed: Observed, victim: Member, kind: str = "ScaleIn", target: str = ""
+) -> Wait | None:
     """The pilot refused or failed this spec generation's intent: wait for a
     new spec rather than retrying the same thing forever."""
     outcome = victim.outcome(observed.intent_id)
@@ -148,5 +205,8 @@ def _refused(observed: Observed, victim: Member) -> Wait | None:
     )
     reason = f"the pilot of {victim.name}: {outcome.phase}: {outcome.message}"
     return Wait(
-        rule if rule in p.RULES else f"Decommission{outcome.phase}", reason, "ScaleIn", victim.name
+        rule if rule in p.RULES else f"Decommission{outcome.phase}",
+        reason,
+        kind,
+        target or victim.name,
     )

@@ -51,6 +51,7 @@ class Member:
     # and a pilot restarted after that knows nothing, but the member's host ID
     # is still what its peers must have forgotten.
     recorded_host_id: str = ""
+    replaces: tuple[str, ...] = ()  # Replace intent ids in the Pilot's spec
 
     @property
     def current_facts(self) -> bool:
@@ -107,6 +108,29 @@ class Member:
         return any(o is not None and o.phase == "Succeeded" for _, o in self.outcomes())
 
     @property
+    def awaiting_replacement(self) -> bool:
+        """Its current pilot holds the database back because the volume is
+        empty while the member had joined the ring (a host ID is recorded):
+        its data is gone, and it waits to replace its old self."""
+        start = self.pilot.start if self.pilot else None
+        return (
+            self.current_facts
+            and start is not None
+            and start.plan == "Hold"
+            and start.volume_empty
+            and bool(self.recorded_host_id)
+        )
+
+    @property
+    def replacing(self) -> str:
+        """The id of a Replace intent asked and not finished ('' if none)."""
+        for intent in self.replaces:
+            outcome = self.outcome(intent)
+            if outcome is None or outcome.phase == "Running":
+                return intent
+        return ""
+
+    @property
     def leaving(self) -> bool:
         """A decommission was requested and has no final outcome yet."""
         return any(o is None or o.phase == "Running" for _, o in self.outcomes())
@@ -124,6 +148,11 @@ class PoolState:
     members: tuple[Member, ...] = ()
     revision: str = ""  # the revision every member should run (the built template's)
     restarted_at: str = ""  # the restart request the revision carries
+    # The pool is no longer in the spec but its StatefulSet still exists:
+    # `pool` was rebuilt from that StatefulSet (datacenter, rack, volume size;
+    # replicas 0), `revision` is its template's, and its members leave one by
+    # one (decide's pool removal) before the StatefulSet is deleted.
+    removed: bool = False
 
     @property
     def name(self) -> str:

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from navigator.api.pilot import Keyspace, Peer
-from navigator.operator.observed import Member, Observed
+from navigator.operator.observed import Member, Observed, PoolState
 from navigator.pilot.cassandra.facts import Replication
 from navigator.pilot.cassandra.safety import KEEPS_REPLICATION, decommission_keeps_replication
 from navigator.quantity import quantity
@@ -30,6 +30,9 @@ RESTARTED_MEMBER_SERVES = "RestartedMemberServes"
 ROLLOUT_STALLED = "RolloutStalled"
 HINTS_DELIVERED = "HintsDelivered"
 NEVER_JOINED = "NeverJoined"
+REPLACED_HOST_IS_DOWN = "ReplacedHostIsDown"
+REPLACEMENT_COMPLETES = "ReplacementCompletes"
+POOL_REMOVAL_KEEPS_REPLICATION = "PoolRemovalKeepsReplication"
 # Storage expansion (navigator.operator.storage).
 STORAGE_CLASS_ALLOWS_EXPANSION = "StorageClassAllowsExpansion"
 VOLUMES_EXPANDED = "VolumesExpanded"
@@ -48,6 +51,9 @@ RULES = (
     ROLLOUT_STALLED,
     HINTS_DELIVERED,
     NEVER_JOINED,
+    POOL_REMOVAL_KEEPS_REPLICATION,
+    REPLACED_HOST_IS_DOWN,
+    REPLACEMENT_COMPLETES,
     STORAGE_CLASS_ALLOWS_EXPANSION,
     VOLUMES_EXPANDED,
 )
@@ -65,6 +71,7 @@ PROGRESS_RULES = frozenset(
         SCHEMA_AGREEMENT,
         RESTARTED_MEMBER_SERVES,
         HINTS_DELIVERED,
+        REPLACEMENT_COMPLETES,
         VOLUMES_EXPANDED,
     }
 )
@@ -153,6 +160,47 @@ def _up_normal(observed: Observed, except_member: Member | None) -> Block | None
     return None
 
 
+def replaced_host_is_down(observed: Observed, target: Member) -> Block | None:
+    """Every other member (each serving, with current facts: see
+    `others_up_normal`) still holds `target`'s recorded host ID, and as down.
+    Then the old node is a dead member of the ring, and the new, empty
+    volume can take over its tokens. Fails closed: no recorded host ID, a
+    peer that does not know it, or one that sees it up, blocks."""
+    host_id = target.recorded_host_id
+    if not host_id:
+        return Block(REPLACED_HOST_IS_DOWN, f"no host ID is recorded for {target.name}")
+    others = [m for m in observed.members() if m.name != target.name]
+    if not others:
+        return Block(REPLACED_HOST_IS_DOWN, "no other member can vouch that it is down")
+    for other in others:
+        status = _status_of(other, host_id) if other.serving else "unknown"
+        if status == "unknown":
+            return Block(REPLACED_HOST_IS_DOWN, f"{other.name} is not serving")
+        if status == "absent":
+            return Block(
+                REPLACED_HOST_IS_DOWN,
+                f"{other.name} does not know host {host_id} of {target.name}: it is not a"
+                " dead member of the ring (removed by hand?); replace it by hand",
+            )
+        if not status.startswith("D"):
+            return Block(
+                REPLACED_HOST_IS_DOWN,
+                f"{other.name} sees host {host_id} of {target.name} as {status}, not down",
+            )
+    return None
+
+
+def replaced_address(observed: Observed, target: Member) -> str:
+    """The address the serving members know `target`'s recorded host ID by."""
+    for other in observed.members():
+        if other.name == target.name or not other.serving or other.facts is None:
+            continue
+        for peer in other.facts.peers:
+            if peer.host_id == target.recorded_host_id and peer.address:
+                return peer.address
+    return ""
+
+
 def ring_stable(observed: Observed) -> Block | None:
     """No member is joining, leaving or moving, by its own account or any
     serving peer's (a restart while the ring changes risks two replicas of a
@@ -236,6 +284,42 @@ def decommission_keeps_rf(observed: Observed, leaving: Member) -> Block | None:
     return Block(DECOMMISSION_KEEPS_RF, reason) if reason else None
 
 
+def removed_pools(observed: Observed) -> set[str]:
+    """Pools no longer in the spec: every member of theirs is leaving."""
+    return {s.name for s in observed.pools if s.removed}
+
+
+def pool_removal_keeps_replication(observed: Observed, state: PoolState) -> Block | None:
+    """Removing every member of `state` (a pool taken out of the spec), and of
+    any other pool being removed, leaves every keyspace at least its
+    replication factor in the pool's datacenter, counting only the members
+    the spec keeps. So the last rack of a datacenter a keyspace replicates to
+    is never removed, and a removal that could not finish is refused before
+    its first decommission rather than halfway."""
+    datacenter = state.pool.datacenter
+    gone = removed_pools(observed)
+    kept = [
+        m
+        for s in observed.pools
+        if s.name not in gone
+        for m in s.members
+        if m.datacenter == datacenter and m.ordinal < s.pool.replicas
+    ]
+    short = [
+        f"{name} (RF {rep.in_datacenter(datacenter)})"
+        for name, rep in sorted(keyspaces(observed).items())
+        if rep.in_datacenter(datacenter) > len(kept)
+    ]
+    if not short:
+        return None
+    return Block(
+        POOL_REMOVAL_KEEPS_REPLICATION,
+        f"removing pool {state.name} would leave {len(kept)} node(s) in datacenter"
+        f" {datacenter}, fewer than the replication factor of {', '.join(short)};"
+        " put the pool back in the spec, or lower the replication first",
+    )
+
+
 _SIZE = re.compile(r"^\s*([0-9.]+)\s*(bytes|B|KiB|MiB|GiB|TiB|KB|MB|GB|TB)?\s*$")
 _FACTOR = {"bytes": 1, "B": 1, "KiB": 2**10, "MiB": 2**20, "GiB": 2**30, "TiB": 2**40}
 _FACTOR.update({"KB": 2**10, "MB": 2**20, "GB": 2**30, "TB": 2**40})
@@ -267,14 +351,16 @@ def _loads(observed: Observed, members: Iterable[Member]) -> tuple[float, list[s
 
 def remaining_nodes_can_hold_the_data(observed: Observed, leaving: Member) -> Block | None:
     """The datacenter's data (sum of the members' loads) must fit in the
-    remaining members' volumes filled to at most MAX_FILL. Fails closed: an
-    unknown load blocks."""
+    remaining members' volumes filled to at most MAX_FILL; members of a pool
+    being removed do not remain. Fails closed: an unknown load blocks."""
     members = _in_datacenter(observed, leaving.datacenter)
     total, unknown = _loads(observed, members)
     if unknown:
         return Block(REMAINING_NODES_CAN_HOLD_THE_DATA, f"load unknown for {', '.join(unknown)}")
     sizes = {p.name: parse_quantity(p.pool.persistence.size) for p in observed.pools}
-    capacity = sum(sizes[m.pool] for m in members if m.name != leaving.name) * MAX_FILL
+    gone = removed_pools(observed)  # their members all leave too
+    staying = [m for m in members if m.name != leaving.name and m.pool not in gone]
+    capacity = sum(sizes[m.pool] for m in staying) * MAX_FILL
     if total > capacity:
         return Block(
             REMAINING_NODES_CAN_HOLD_THE_DATA,

@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -28,6 +28,7 @@ from navigator.api.cassandra import CassandraCluster, CassandraClusterStatus, Ca
 from navigator.api.pilot import PilotStatus
 from navigator.cassandra.profile import DEFAULT, Profile
 from navigator.operator import storage
+from navigator.operator.actions import RequestReplace
 from navigator.operator.builders import build_cluster_objects, build_pilot, build_statefulset
 from navigator.operator.builders.meta import (
     CLUSTER_LABEL,
@@ -38,7 +39,11 @@ from navigator.operator.builders.meta import (
     statefulset_name,
     volume_name,
 )
-from navigator.operator.builders.pilots import DECOMMISSION
+from navigator.operator.builders.pilots import (
+    DECOMMISSION,
+    PENDING_INTENTS_FINALIZER,
+    REPLACE,
+)
 from navigator.operator.builders.revision import (
     RESTARTED_AT_ANNOTATION,
     REVISION_ANNOTATION,
@@ -48,6 +53,7 @@ from navigator.operator.builders.statefulset import pool_revision
 from navigator.operator.decide import (
     Action,
     CreatePool,
+    DeletePool,
     RequestDecommission,
     RestartMember,
     ScaleIn,
@@ -61,6 +67,7 @@ from navigator.operator.leader import NotLeader
 from navigator.operator.observed import Member, Observed, PodView, PoolState
 from navigator.operator.pods import pod_problem
 from navigator.operator.predicates import PROGRESS_RULES, ROLLOUT_STALLED, Block
+from navigator.operator.removed import removed_pools
 from navigator.operator.status import build_status, needs_write, status_body
 from navigator.operator.workers import GONE
 
@@ -97,6 +104,20 @@ def _pilot_status(raw: dict[str, Any] | None) -> PilotStatus | None:
 def _intents(raw: dict[str, Any] | None) -> tuple[str, ...]:
     intents = ((raw or {}).get("spec") or {}).get("intents") or []
     return tuple(str(i["id"]) for i in intents if i.get("action") == DECOMMISSION)
+
+
+def _replaces(raw: dict[str, Any] | None) -> tuple[dict[str, str], ...]:
+    """The Replace intents in a Pilot's spec, as written."""
+    intents = ((raw or {}).get("spec") or {}).get("intents") or []
+    return tuple(
+        {
+            "id": str(i["id"]),
+            "address": str(i.get("address", "")),
+            "hostID": str(i.get("hostID", "")),
+        }
+        for i in intents
+        if i.get("action") == REPLACE
+    )
 
 
 def _time(text: str | None) -> datetime | None:
@@ -169,6 +190,7 @@ def _pool_state(
                 pod=pod_view(pod),
                 facts_age_s=facts_age(pilot, now),
                 recorded_host_id=recorded.get(name, ""),
+                replaces=tuple(r["id"] for r in _replaces(raw)),
             )
         )
     return PoolState(
@@ -190,10 +212,23 @@ def observe(world: World, now: datetime) -> Observed:
         cluster=name_of(world.cluster),
         spec=world.cluster.spec,
         generation=int(world.raw["metadata"].get("generation") or 0),
-        pools=tuple(_pool_state(world, p, now, recorded) for p in world.cluster.spec.node_pools),
+        pools=(
+            *(_pool_state(world, p, now, recorded) for p in world.cluster.spec.node_pools),
+            *_removed_states(world, now, recorded),
+        ),
         now=now,
         rollout=_recorded_rollout(world.raw),
     )
+
+
+def _removed_states(world: World, now: datetime, recorded: dict[str, str]) -> list[PoolState]:
+    """The StatefulSets whose pool left the spec, observed like any pool; their
+    revision is their own template's (nothing rolls a pool that is leaving)."""
+    found = removed_pools(name_of(world.cluster), world.cluster.spec.node_pools, world.statefulsets)
+    return [
+        replace(_pool_state(world, pool, now, recorded), removed=True, revision=revision)
+        for pool, revision in found
+    ]
 
 
 def _recorded_rollout(raw: dict[str, Any]) -> str:
@@ -248,6 +283,7 @@ class Reconciler:
             log.warning("cluster %s/%s does not parse: %s", namespace, name, err)
             return None
         if world is None:
+            await self.release_pilots(namespace, name)
             return GONE
         observed = observe(world, self.clock())
         action = next_action(observed)
@@ -277,6 +313,19 @@ class Reconciler:
             return AFTER_WAIT
         return AFTER_ACTION if action is not None and not world.cluster.spec.paused else None
 
+    async def release_pilots(self, namespace: str, name: str) -> None:
+        """The cluster is gone or going: nothing will act on its Pilots'
+        intents any more, so the pending-intents finalizer comes off them (the
+        garbage collector then deletes them with the cluster)."""
+        for pilot in await self.kube.list("Pilot", namespace, {CLUSTER_LABEL: name}):
+            meta = pilot["metadata"]
+            held = meta.get("finalizers") or []
+            if PENDING_INTENTS_FINALIZER not in held:
+                continue
+            rest = [f for f in held if f != PENDING_INTENTS_FINALIZER]
+            patch = {"metadata": {"finalizers": rest, "resourceVersion": meta["resourceVersion"]}}
+            await self.kube.merge_patch("Pilot", meta["name"], namespace, patch)
+
     async def converge(self, world: World, observed: Observed) -> None:
         """Steady objects at their current sizes; Pilots of removed members go."""
         cluster = world.cluster
@@ -285,7 +334,7 @@ class Reconciler:
         for manifest, live in zip(manifests, lives, strict=True):
             await self.kube.apply(manifest, live)
         for state in observed.pools:
-            if state.exists:
+            if state.exists and not state.removed:  # a removed pool's is left as it is
                 await self._apply_statefulset(world, state.pool, state.replicas)
             for member in state.members:
                 await self._apply_pilot(world, state.pool, member.name, member.intents)
@@ -294,7 +343,7 @@ class Reconciler:
             await self.kube.delete("Pilot", pilot, namespace_of(cluster))
 
     async def act(self, world: World, observed: Observed, action: Action | None) -> None:
-        pool = _spec_pool(world.cluster, action)
+        pool = _spec_pool(world.cluster, action) or _removed_pool(observed, action)
         match action:
             case CreatePool():
                 assert pool is not None
@@ -313,11 +362,24 @@ class Reconciler:
                 phases = {o.id: str(o.phase) for o in pilot.intents} if pilot else {}
                 ids = with_new_intent(_intents(raw), phases, intent_id)
                 await self._apply_pilot(world, pool, member, ids)
-            case ScaleIn(to=to, member=member):
+            case ScaleIn(to=to, member=member, pool_removal=removal):
                 assert pool is not None
                 await self._mark_volume_decommissioned(world, member)
-                await self._apply_statefulset(world, pool, to)
+                if removal:
+                    await self._resize_removed(world, pool, to)
+                else:
+                    await self._apply_statefulset(world, pool, to)
                 await self.kube.delete("Pilot", member, namespace_of(world.cluster))
+            case DeletePool():
+                assert pool is not None
+                sts = statefulset_name(world.cluster, pool)
+                await self.kube.delete("StatefulSet", sts, namespace_of(world.cluster))
+            case RequestReplace(member=member, intent_id=intent_id, address=address, host_id=hid):
+                assert pool is not None
+                new = {"id": intent_id, "address": address, "hostID": hid}
+                await self._apply_pilot(
+                    world, pool, member, _intents(world.pilots.get(member)), new
+                )
             case RestartMember(member=member, uid=uid):
                 if not await self._delete_pod(world, member, uid):
                     return
@@ -390,11 +452,54 @@ class Reconciler:
         live = world.statefulsets.get(manifest["metadata"]["name"])
         await self.kube.apply(storage.held_claim_size(manifest, live), live, guard=True)
 
+    async def _resize_removed(self, world: World, pool: CassandraNodePool, replicas: int) -> None:
+        """A removed pool's StatefulSet with another `replicas` and nothing
+        else changed: its spec is what it was (the spec no longer says what
+        its template should be, and a new template would restart members
+        that are about to leave), applied whole so that our field manager
+        keeps every field it owns, on the same read (resourceVersion)."""
+        live = world.statefulsets[statefulset_name(world.cluster, pool)]
+        meta = live["metadata"]
+        manifest = {
+            "apiVersion": "apps/v1",
+            "kind": "StatefulSet",
+            "metadata": {
+                "name": meta["name"],
+                "namespace": meta["namespace"],
+                "labels": dict(meta.get("labels") or {}),
+                "ownerReferences": list(meta.get("ownerReferences") or []),
+            },
+            "spec": {**live["spec"], "replicas": replicas},
+        }
+        await self.kube.apply(manifest, live, guard=True)
+
     async def _apply_pilot(
-        self, world: World, pool: CassandraNodePool, member: str, ids: tuple[str, ...]
+        self,
+        world: World,
+        pool: CassandraNodePool,
+        member: str,
+        ids: tuple[str, ...],
+        new_replace: dict[str, str] | None = None,
     ) -> None:
-        manifest = build_pilot(world.cluster, pool, member, decommission_ids=ids)
-        await self.kube.apply(manifest, world.pilots.get(member))
+        """The member's Pilot with decommission intents `ids`, its Replace
+        intents kept (the finished ones pruned) plus `new_replace`, and the
+        pending-intents finalizer while any intent has no final outcome."""
+        live = world.pilots.get(member)
+        status = _pilot_status(live)
+        phases = {o.id: str(o.phase) for o in status.intents} if status else {}
+        replaces = [r for r in _replaces(live) if phases.get(r["id"]) != "Succeeded"]
+        if new_replace is not None and all(r["id"] != new_replace["id"] for r in replaces):
+            replaces.append(new_replace)
+        asked = [*ids, *(r["id"] for r in replaces)]
+        manifest = build_pilot(
+            world.cluster,
+            pool,
+            member,
+            decommission_ids=ids,
+            replaces=replaces,
+            pending=pending_intents(asked, phases),
+        )
+        await self.kube.apply(manifest, live)
 
     async def _announce(self, world: World, action: Action) -> None:
         reason, message = _event_text(action)
@@ -543,6 +648,17 @@ def event_reason(rule: str) -> str:
     return rule if rule == ROLLOUT_STALLED else "Blocked"
 
 
+def _removed_pool(observed: Observed, action: Action | None) -> CassandraNodePool | None:
+    """The pool (as rebuilt from its StatefulSet) of an action on a removed pool."""
+    name = getattr(action, "pool", None)
+    return next((s.pool for s in observed.pools if s.removed and s.name == name), None)
+
+
+def pending_intents(asked: list[str], phases: dict[str, str]) -> bool:
+    """Whether any intent asked has no final outcome yet (none, or Running)."""
+    return any(phases.get(i, "Running") == "Running" for i in asked)
+
+
 def _spec_pool(cluster: CassandraCluster, action: Action | None) -> CassandraNodePool | None:
     name = getattr(action, "pool", None)
     return next((p for p in cluster.spec.node_pools if p.name == name), None)
@@ -569,6 +685,18 @@ def _event_text(action: Action) -> tuple[str, str]:
         case ScaleIn(pool=pool, to=to, member=member, joined=joined):
             how = "left the ring" if joined else "never joined the ring"
             return "RemovingMember", f"{member} {how}; pool {pool} down to {to} members"
+        case DeletePool(pool=pool):
+            return (
+                "RemovedPool",
+                f"pool {pool} is no longer in the spec and every member of it was removed:"
+                " deleted its StatefulSet (the members' volumes are kept)",
+            )
         case RestartMember(member=member, operation=kind, revision=revision):
             return "RestartingMember", f"{kind}: restarting {member} onto revision {revision}"
+        case RequestReplace(member=member, address=address, host_id=host_id):
+            return (
+                "ReplacingMember",
+                f"{member} lost its data: asked its pilot to replace its old self"
+                f" ({address}, host {host_id}), taking over its tokens",
+            )
     return "Action", str(action)

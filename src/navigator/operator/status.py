@@ -14,9 +14,11 @@ from typing import Any, Literal
 from navigator.api.cassandra import CassandraClusterStatus, MemberState, MemberStatus
 from navigator.api.common import BlockedBy, NodePoolStatus, Operation, RolloutStatus
 from navigator.api.conditions import Condition, ConditionType
+from navigator.operator.actions import RequestReplace
 from navigator.operator.decide import (
     Action,
     CreatePool,
+    DeletePool,
     Paused,
     RequestDecommission,
     RestartMember,
@@ -97,10 +99,18 @@ def _describe(action: Action | None) -> tuple[str, str, BlockedBy | None]:
             return "Create", pool, None
         case ScaleOut(pool=pool):
             return "ScaleOut", pool, None
+        case (
+            RequestDecommission(pool=pool, pool_removal=True)
+            | ScaleIn(pool=pool, pool_removal=True)
+            | DeletePool(pool=pool)
+        ):
+            return "RemovePool", pool, None
         case RequestDecommission(member=member) | ScaleIn(member=member):
             return "ScaleIn", member, None
         case RestartMember(member=member, operation=kind):
             return kind, member, None
+        case RequestReplace(member=member):
+            return "Replace", member, None
         case Wait(rule=rule, reason=reason, operation=kind, target=target):
             return kind or "Wait", target, BlockedBy(rule=rule, reason=reason)
     return "", "", None
@@ -261,8 +271,12 @@ def _progress_message(action: Action | None) -> str:
             return f"decommissioning {member}"
         case ScaleIn(member=member, joined=joined):
             return f"removing {member}, which {'left' if joined else 'never joined'} the ring"
+        case DeletePool(pool=pool):
+            return f"deleting the StatefulSet of pool {pool}, which has no member left"
         case RestartMember(member=member, operation=kind):
             return f"{kind}: restarting {member}"
+        case RequestReplace(member=member, address=address):
+            return f"replacing {member}, whose data is gone, as the dead node {address}"
     return ""
 
 

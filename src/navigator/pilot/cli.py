@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import logging
 import os
@@ -18,9 +17,17 @@ from navigator import logs
 from navigator.cassandra.profile import Profile, UnknownProfile, profile_from_env
 from navigator.pilot.cassandra.adapter import CassandraAdapter, Launch
 from navigator.pilot.cassandra.render import JOLOKIA_PORT, Layout, Overrides, render
+from navigator.pilot.cassandra.start import (
+    JoinedMember,
+    StartInputs,
+    StartPlan,
+    cluster_view,
+    volume_empty,
+)
 from navigator.pilot.core.identity import Identity, IdentityError
+from navigator.pilot.core.intents import Intent
 from navigator.pilot.core.loop import Pilot, Settings
-from navigator.pilot.kube import KubeStore, cluster_spec, seed_addresses
+from navigator.pilot.kube import KubeStore, cluster_object, cluster_spec, pod_addresses
 from navigator.pilot.kubeclient import KubeClient, default_endpoint
 
 log = logging.getLogger("navigator.pilot")
@@ -70,43 +77,66 @@ def cassandra(
         log_dir=log_dir,
         jolokia_agent=jolokia_agent,
     )
-    seeds = [s for s in os.environ.get("NAVIGATOR_SEEDS", "").split(",") if s]
     log.info("cassandra profile", extra={"profile": profile.name})
-    sys.exit(asyncio.run(_run(identity, layout, seeds, heap, probe_port, profile)))
+    sys.exit(asyncio.run(_run(identity, layout, heap, probe_port, profile)))
 
 
 async def _run(
-    identity: Identity,
-    layout: Layout,
-    seed_pods: list[str],
-    heap: str,
-    probe_port: int,
-    profile: Profile,
+    identity: Identity, layout: Layout, heap: str, probe_port: int, profile: Profile
 ) -> int:
     client = KubeClient(default_endpoint())
     spec = await cluster_spec(client, namespace=identity.namespace, name=identity.cluster)
-    seeds = await seed_addresses(client, namespace=identity.namespace, seed_pods=seed_pods)
-    log.info("seeds resolved", extra={"seeds": seeds, "seed_pods": seed_pods})
     config = _config(spec)
     jars = sorted((layout.cassandra_home / "lib").glob("jamm-*.jar"))
-    launch = render(
-        identity,
-        seeds,
-        Overrides(
-            cassandra_yaml=config.get("cassandraYaml") or {},
-            jvm_options=config.get("jvmOptions") or [],
-            heap=heap,
-        ),
-        layout,
-        jvm_options_text=(layout.conf_dir / "jvm17-server.options").read_text(),
-        jamm_agent=jars[-1] if jars else None,
-        profile=profile,
+    jvm_options_text = (layout.conf_dir / "jvm17-server.options").read_text()
+
+    def launch_for(start: StartPlan) -> Launch:
+        log.info("starting", extra=start.report())
+        return render(
+            identity,
+            start.seeds,
+            Overrides(
+                cassandra_yaml=config.get("cassandraYaml") or {},
+                jvm_options=config.get("jvmOptions") or [],
+                heap=heap,
+            ),
+            layout,
+            jvm_options_text=jvm_options_text,
+            jamm_agent=jars[-1] if jars else None,
+            profile=profile,
+            replace_address=start.replacing,
+        )
+
+    async def gather(replace: Intent | None) -> StartInputs:
+        return await start_inputs(client, identity, layout.data_dir, replace)
+
+    adapter = CassandraAdapter(
+        launch_for, jolokia_url=f"http://127.0.0.1:{JOLOKIA_PORT}/jolokia/", gather=gather
     )
-    adapter = CassandraAdapter(launch, jolokia_url=f"http://127.0.0.1:{JOLOKIA_PORT}/jolokia/")
     store = KubeStore(client, namespace=identity.namespace, name=identity.pilot_name)
     pilot = Pilot(adapter, store, Settings(probe_port=probe_port))
-    pilot.incarnation = incarnation(os.environ, launch_hash(launch))
+    pilot.incarnation = incarnation(os.environ)
     return await pilot.run()
+
+
+async def start_inputs(
+    client: KubeClient, identity: Identity, data_dir: Path, replace: Intent | None
+) -> StartInputs:
+    """What `start.plan` decides from: the cluster's record of who joined, their
+    pods' addresses now, and whether this member's volume holds data."""
+    cluster = await cluster_object(client, namespace=identity.namespace, name=identity.cluster)
+    view = cluster_view(cluster)
+    names = [name for name, _ in view.joined]
+    addresses = await pod_addresses(client, namespace=identity.namespace, pods=names)
+    return StartInputs(
+        me=identity.pod_name,
+        my_address=identity.pod_ip,
+        founder=view.founder,
+        volume_empty=volume_empty(data_dir),
+        recorded_host_id=view.recorded.get(identity.pod_name, ""),
+        joined=tuple(JoinedMember(n, h, addresses.get(n, "")) for n, h in view.joined),
+        replace=replace,
+    )
 
 
 def _config(spec: dict[str, Any]) -> dict[str, Any]:
@@ -122,19 +152,10 @@ def _config(spec: dict[str, Any]) -> dict[str, Any]:
     return dict(spec.get("config") or {})
 
 
-def launch_hash(launch: Launch) -> str:
-    """A hash of what the database was started with: its files and argv."""
-    body = json.dumps(
-        {"files": {str(k): v for k, v in sorted(launch.files.items())}, "argv": launch.argv},
-        sort_keys=True,
-    )
-    return hashlib.sha256(body.encode()).hexdigest()[:16]
-
-
-def incarnation(env: Mapping[str, str], config_hash: str) -> dict[str, str]:
-    """The status fields that say which pod, revision and config wrote it."""
+def incarnation(env: Mapping[str, str]) -> dict[str, str]:
+    """The status fields that say which pod and revision wrote it (the
+    config hash is added once the database starts)."""
     return {
         "revision": env.get("NAVIGATOR_REVISION", ""),
         "podUID": env.get("POD_UID", ""),
-        "configHash": config_hash,
     }

@@ -26,7 +26,12 @@ def _path(namespace: str, plural: str, name: str = "", *, core: bool = False) ->
 
 def parse_intents(spec: Mapping[str, Any]) -> tuple[Intent, ...]:
     return tuple(
-        Intent(id=str(i["id"]), action=str(i["action"]))
+        Intent(
+            id=str(i["id"]),
+            action=str(i["action"]),
+            address=str(i.get("address") or ""),
+            host_id=str(i.get("hostID") or ""),
+        )
         for i in spec.get("intents") or []
         if i.get("id") and i.get("action")
     )
@@ -96,12 +101,12 @@ class KubeStore:
             await self.client.create(_path(self.namespace, "events", core=True), event)
 
 
-async def seed_addresses(
-    client: KubeClient, *, namespace: str, seed_pods: Sequence[str]
-) -> list[str]:
-    """The pod IPs of the seed members that have one (skipping those not started)."""
-    addresses = []
-    for name in seed_pods:
+async def pod_addresses(
+    client: KubeClient, *, namespace: str, pods: Sequence[str]
+) -> dict[str, str]:
+    """Pod name → its IP, for those of `pods` that exist and have one."""
+    addresses = {}
+    for name in pods:
         try:
             pod = await client.get(_path(namespace, "pods", name, core=True))
         except KubeError as err:
@@ -109,10 +114,15 @@ async def seed_addresses(
                 continue
             raise
         if ip := (pod.get("status") or {}).get("podIP"):
-            addresses.append(str(ip))
+            addresses[name] = str(ip)
     return addresses
 
 
+async def cluster_object(client: KubeClient, *, namespace: str, name: str) -> dict[str, Any]:
+    """The CassandraCluster as stored (spec and status)."""
+    return dict(await client.get(_path(namespace, "cassandraclusters", name)))
+
+
 async def cluster_spec(client: KubeClient, *, namespace: str, name: str) -> dict[str, Any]:
-    obj = await client.get(_path(namespace, "cassandraclusters", name))
+    obj = await cluster_object(client, namespace=namespace, name=name)
     return dict(obj.get("spec") or {})

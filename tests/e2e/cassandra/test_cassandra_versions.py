@@ -57,7 +57,9 @@ from navigator.pilot.core.identity import Identity
 layout = Layout()
 jars = sorted((layout.cassandra_home / "lib").glob("jamm-*.jar"))
 launch = render(
-    Identity.from_env(), [], Overrides(heap=os.environ["NAVIGATOR_HEAP"]), layout,
+    # A lone node that founds its own cluster: its own seed.
+    Identity.from_env(), [os.environ["POD_IP"]], Overrides(heap=os.environ["NAVIGATOR_HEAP"]),
+    layout,
     jvm_options_text=(layout.conf_dir / "jvm17-server.options").read_text(),
     jamm_agent=jars[-1] if jars else None,
     profile=profile_from_env(os.environ),

@@ -122,7 +122,6 @@ def pilots(
     write_kubeconfig(kubeconfig, pilot_kubeconfig(cfg, token))
     base_octets = cfg.host_ip.split(".")[:2]
     members: list[Member] = []
-    seed = f"{CLUSTER}-{POOL}-0"
     for i in range(SIZE):
         name = f"{CLUSTER}-{POOL}-{i}"
         ip = ".".join([*base_octets, "250", str(10 + i)])
@@ -142,7 +141,6 @@ def pilots(
             "NAVIGATOR_POOL": POOL,
             "NAVIGATOR_DATACENTER": DC,
             "NAVIGATOR_RACK": POOL,
-            "NAVIGATOR_SEEDS": seed,
             # What the suite's operator would put in the pod: a test machine.
             "NAVIGATOR_CASSANDRA_PROFILE": "local-test",
         }
@@ -155,6 +153,7 @@ def pilots(
         sandbox = Sandbox(netns=f"navp{slot}-{i}", address=ip, prefix=16)
         members.append(Member(name, sandbox, workdir, env, argv))
     cluster = PilotCluster(local_cluster, ns, members)
+    joined: list[dict[str, str]] = []
     try:
         for i, m in enumerate(members):
             m.sandbox.create(cfg, f"navp{slot}p{i}")
@@ -167,9 +166,23 @@ def pilots(
             m.start()
             # One bootstrap at a time: wait until this member is ready.
             eventually(lambda m=m: probe(m.address, "/healthz/ready") == 200, timeout=240)
+            # What the operator would record: this member joined (the next
+            # pilots pick their seeds among joined members, see start.py).
+            joined.append(
+                {"name": m.name, "hostID": _host_id(local_cluster, ns, m.name), "state": "UN"}
+            )
+            local_cluster.kubectl(
+                "patch", "cassandracluster", CLUSTER, "-n", ns, "--subresource=status",
+                "--type=merge", "-p", json.dumps({"status": {"members": joined}}),
+            )  # fmt: skip
         yield cluster
     finally:
         for i, m in enumerate(members):
             m.kill()
             m.sandbox.destroy(f"navp{slot}p{i}", cfg)
         local_cluster.kubectl("delete", "namespace", ns, "--wait=false", check=False)
+
+
+def _host_id(local_cluster: Any, ns: str, member: str) -> str:
+    pilot = json.loads(local_cluster.kubectl("get", "pilot", member, "-n", ns, "-o", "json").stdout)
+    return str(((pilot.get("status") or {}).get("facts") or {}).get("hostID") or "")

@@ -75,7 +75,8 @@ def test_statefulset_runs_the_pilot_with_its_contract() -> None:
     assert c["image"] == "navigator-cassandra:5.0.6"
     assert env["NAVIGATOR_RACK"] == "b"
     assert env["NAVIGATOR_DATACENTER"] == "eu-west"
-    assert env["NAVIGATOR_SEEDS"] == "multi-rack-zone-a-0"
+    # Seeds are not in the pod template: the pilot picks joined members at start.
+    assert "NAVIGATOR_SEEDS" not in env
     assert c["readinessProbe"]["httpGet"]["path"] == "/healthz/ready"
     assert c["livenessProbe"]["httpGet"]["path"] == "/healthz/live"
     assert c["startupProbe"]["httpGet"]["path"] == "/healthz/started"

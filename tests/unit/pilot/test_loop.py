@@ -16,6 +16,7 @@ import pytest
 
 from navigator.pilot.core.intents import Intent, Outcome, Phase, Progress, kept_outcomes
 from navigator.pilot.core.loop import (
+    Boot,
     Pilot,
     PilotState,
     Settings,
@@ -33,6 +34,7 @@ class FakeDB:
     mode: str = "NORMAL"
     calls: list[str] = field(default_factory=list)
     argv: tuple[str, ...] = ("sleep", "60")
+    holds: list[str] = field(default_factory=list)  # reasons `boot` holds for, in turn
 
     def command(self) -> Sequence[str]:
         return self.argv
@@ -48,6 +50,8 @@ class FakeDB:
     def progress(self, action: str, facts: str | None) -> Progress:
         if facts is None:
             return Progress.UNKNOWN
+        if action == "Replace":  # started as the replacement: done once it serves
+            return {"NORMAL": Progress.DONE}.get(facts, Progress.IN_PROGRESS)
         return {"LEAVING": Progress.IN_PROGRESS, "DECOMMISSIONED": Progress.DONE}.get(
             facts, Progress.NOT_STARTED
         )
@@ -73,6 +77,13 @@ class FakeDB:
 
     def left_for_good(self, last_words: Sequence[str]) -> str | None:
         return "refused to start" if any(GONE in w for w in last_words) else None
+
+    async def boot(self, intents: Sequence[Intent], outcomes: Any) -> Boot:
+        self.calls.append("boot")
+        if self.holds:
+            return Boot(hold=self.holds.pop(0), report={"plan": "Hold"})
+        runs = next((i.id for i in intents if i.action == "Replace"), "")
+        return Boot(report={"plan": "Replace" if runs else "Join"}, runs=runs, config_hash="h")
 
 
 def refusing_to_start(code: int = 3) -> tuple[str, ...]:
@@ -285,3 +296,39 @@ async def test_an_unexpected_exit_is_reported_with_the_last_line() -> None:
     assert store.status["lastError"] == (
         "database exited with code 1: java.lang.OutOfMemoryError: Java heap space"
     )
+
+
+async def test_a_held_database_is_not_started_and_says_why() -> None:
+    db, store = FakeDB(holds=["no seed yet", "no seed yet"]), FakeStore()
+    p = Pilot(db, store, Settings(probe_host="127.0.0.1", probe_port=0, interval=0.02))
+    task = await run_until(p, lambda: p.child is not None)
+    held = [w for w in store.writes if w.get("readyReason") == "no seed yet"]
+    assert held
+    assert all(w["databaseRunning"] is False for w in held)
+    assert held[0]["start"] == {"plan": "Hold"}
+    assert db.calls[:3] == ["boot", "boot", "boot"]
+    assert "prepare" in db.calls
+    assert p.incarnation["configHash"] == "h"
+    assert await stop(p, task) == 0
+
+
+async def test_a_start_that_carries_out_a_replace_records_it_running() -> None:
+    db = FakeDB(mode="JOINING")
+    store = FakeStore(intents=(Intent("r-1", "Replace", "10.0.0.9", "h-old"),))
+    p = pilot(db, store)
+    task = await run_until(p, lambda: p.child is not None and store.writes)
+    assert (p.outcomes["r-1"].phase, p.outcomes["r-1"].attempts) == (Phase.RUNNING, 1)
+    db.mode = "NORMAL"
+    await until(lambda: phases(store) == ["Succeeded"])
+    assert "begin Replace" not in db.calls  # the start itself was the replacement
+    assert await stop(p, task) == 0
+
+
+async def test_termination_while_held_never_starts_the_database() -> None:
+    db, store = FakeDB(holds=["waiting"] * 1000), FakeStore()
+    p = pilot(db, store)
+    task = asyncio.create_task(p.run())
+    await until(lambda: db.calls.count("boot") >= 2)
+    assert await stop(p, task) == 0
+    assert "prepare" not in db.calls
+    assert p.child is None

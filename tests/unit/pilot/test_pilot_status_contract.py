@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from navigator.api.pilot import PilotStatus
-from navigator.pilot.cassandra.adapter import CassandraAdapter, Launch
+from navigator.pilot.cassandra.adapter import CassandraAdapter, Launch, launch_hash
 from navigator.pilot.cassandra.facts import CassandraFacts, Peer
-from navigator.pilot.cli import _config, incarnation, launch_hash
+from navigator.pilot.cli import _config, incarnation
 from navigator.pilot.core.intents import Outcome, Phase
 from navigator.pilot.core.loop import Pilot
 
@@ -30,7 +30,7 @@ class NoStore:
         raise AssertionError("not used")
 
 
-def test_what_the_pilot_writes_validates_against_the_api() -> None:
+async def test_what_the_pilot_writes_validates_against_the_api() -> None:
     adapter = CassandraAdapter(LAUNCH, jolokia_url="http://127.0.0.1:1/")
     pilot = Pilot(adapter, NoStore())  # type: ignore[arg-type]
     pilot.facts = CassandraFacts(
@@ -44,14 +44,18 @@ def test_what_the_pilot_writes_validates_against_the_api() -> None:
         keyspaces={},
     )
     pilot.outcomes = {"d1": Outcome("d1", "Decommission", Phase.RUNNING, "started", 1)}
-    pilot.incarnation = incarnation(
-        {"NAVIGATOR_REVISION": "abc", "POD_UID": "uid-1"}, launch_hash(LAUNCH)
-    )
+    pilot.incarnation = incarnation({"NAVIGATOR_REVISION": "abc", "POD_UID": "uid-1"})
+    boot = await adapter.boot((), {})
+    assert not boot.hold
+    pilot.incarnation["configHash"] = boot.config_hash
+    pilot.start = {"plan": "Join", "reason": "restarting on its own data", "seeds": ["10.0.0.2"]}
     status = PilotStatus.model_validate(pilot._status())
     assert (status.revision, status.pod_uid) == ("abc", "uid-1")
     assert status.config_hash == launch_hash(LAUNCH)
     assert status.facts is not None
     assert status.facts.release_version == "5.0.6"
+    assert status.start is not None
+    assert status.start.seeds == ["10.0.0.2"]
 
 
 def test_config_comes_from_the_pod_first(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from navigator.api.cassandra import CassandraCluster, CassandraNodePool
 from navigator.api.common import GROUP, VERSION
 from navigator.operator.builders.meta import Manifest, metadata, name_of
 
 DECOMMISSION = "Decommission"
+REPLACE = "Replace"
+# Held while an intent has no final outcome: deleting the Pilot then would
+# lose the operator's request and the pilot's record of it.
+PENDING_INTENTS_FINALIZER = "navigator.dev/pending-intents"
 
 
 def build_pilot(
@@ -17,15 +22,25 @@ def build_pilot(
     member: str,
     *,
     decommission_ids: Sequence[str] = (),
+    replaces: Sequence[Mapping[str, str]] = (),
+    pending: bool = False,
 ) -> Manifest:
     """The member's Pilot. Intents already written must be passed back in
-    (`decommission_ids`): an applied manifest lists every intent it owns."""
+    (`decommission_ids`, `replaces`: id, address, hostID): an applied manifest
+    lists every intent it owns. `pending`: some intent has no final outcome,
+    so the Pilot carries `PENDING_INTENTS_FINALIZER`: a Pilot deleted then
+    (by hand, or by the garbage collector) stays until the intent finishes."""
+    meta: dict[str, Any] = metadata(cluster, member, pool)
+    if pending:
+        meta["finalizers"] = [PENDING_INTENTS_FINALIZER]
+    intents: list[dict[str, str]] = [{"id": i, "action": DECOMMISSION} for i in decommission_ids]
+    intents += [
+        {"id": r["id"], "action": REPLACE, "address": r["address"], "hostID": r["hostID"]}
+        for r in replaces
+    ]
     return {
         "apiVersion": f"{GROUP}/{VERSION}",
         "kind": "Pilot",
-        "metadata": metadata(cluster, member, pool),
-        "spec": {
-            "cluster": name_of(cluster),
-            "intents": [{"id": i, "action": DECOMMISSION} for i in decommission_ids],
-        },
+        "metadata": meta,
+        "spec": {"cluster": name_of(cluster), "intents": intents},
     }

@@ -31,7 +31,6 @@ from navigator.operator.builders.meta import (
     metadata,
     name_of,
     pilot_account_name,
-    seed_members,
     seed_pools,
     selector_labels,
     service_name,
@@ -105,7 +104,6 @@ def env(
         {"name": "NAVIGATOR_POOL", "value": pool.name},
         {"name": "NAVIGATOR_DATACENTER", "value": pool.datacenter},
         {"name": "NAVIGATOR_RACK", "value": pool.effective_rack},
-        {"name": "NAVIGATOR_SEEDS", "value": ",".join(seed_members(cluster))},
         {"name": "NAVIGATOR_HEAP", "value": f"{heap_mib(pool.resources)}M"},
         {"name": "NAVIGATOR_CONFIG", "value": config_json(cluster)},
     ]

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+import hashlib
+import json
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -12,7 +14,9 @@ from navigator.pilot.cassandra import observe as obs
 from navigator.pilot.cassandra.facts import CassandraFacts
 from navigator.pilot.cassandra.jolokia import Jolokia, Read
 from navigator.pilot.cassandra.safety import decommission_refusal
-from navigator.pilot.core.intents import Progress
+from navigator.pilot.cassandra.start import StartInputs, StartPlan, pending_replace, plan
+from navigator.pilot.core.intents import Intent, Outcome, Progress
+from navigator.pilot.core.loop import Boot
 
 CQL_PORT = 9042
 # What Cassandra says when it refuses to start after its decommission.
@@ -30,18 +34,56 @@ class Launch:
     cql_host: str
 
 
+# A Replace is over when the node serves in the ring as itself.
+_REPLACE = {
+    "STARTING": Progress.IN_PROGRESS,
+    "JOINING": Progress.IN_PROGRESS,
+    "NORMAL": Progress.DONE,
+}
+
+LaunchFor = Callable[[StartPlan], Launch]
+GatherStart = Callable[[Intent | None], Awaitable[StartInputs]]
+
+
 class CassandraAdapter:
-    def __init__(self, launch: Launch, *, jolokia_url: str) -> None:
-        self.launch = launch
+    def __init__(
+        self,
+        launch: Launch | LaunchFor,
+        *,
+        jolokia_url: str,
+        gather: GatherStart | None = None,
+    ) -> None:
+        """`launch`: how to start, or how to start given a start plan (then
+        `gather` reads the plan's inputs: seeds, joined members, the volume)."""
+        self.launch_for: LaunchFor | None = None if isinstance(launch, Launch) else launch
+        self.launch: Launch | None = launch if isinstance(launch, Launch) else None
+        self.gather = gather
+        self.replacing = ""  # the address this node replaces, when started as a replacement
         self.jmx = Jolokia(jolokia_url, timeout=5.0)
         # Decommission blocks in JMX until done: a separate client without timeout.
         self.jmx_long = Jolokia(jolokia_url, timeout=None)
 
+    async def boot(self, intents: Sequence[Intent], outcomes: Mapping[str, Outcome]) -> Boot:
+        """Plan the start (`start.plan`); hold, or fix the launch and go."""
+        if self.launch_for is None or self.gather is None:
+            assert self.launch is not None
+            return Boot(config_hash=launch_hash(self.launch))
+        decided = plan(await self.gather(pending_replace(intents, outcomes)))
+        if decided.hold:
+            return Boot(hold=decided.reason, report=decided.report())
+        self.launch = self.launch_for(decided)
+        self.replacing = decided.replacing
+        return Boot(
+            report=decided.report(), runs=decided.intent, config_hash=launch_hash(self.launch)
+        )
+
     def command(self) -> Sequence[str]:
+        assert self.launch is not None, "boot() decides the launch first"
         return self.launch.argv
 
     async def prepare(self) -> None:
         """Write cassandra.yaml & co. (rendered from the spec and this pod's identity)."""
+        assert self.launch is not None, "boot() decides the launch first"
         for path, text in self.launch.files.items():
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_suffix(path.suffix + ".tmp")
@@ -52,9 +94,20 @@ class CassandraAdapter:
         return await obs.observe(self.jmx)
 
     def progress(self, action: str, facts: CassandraFacts | None) -> Progress:
+        if action == "Replace":
+            if not self.replacing:
+                return Progress.NOT_STARTED  # and refused: see `refusal`
+            return (
+                _REPLACE.get(facts.operation_mode, Progress.UNKNOWN) if facts else Progress.UNKNOWN
+            )
         return obs.progress(action, facts)
 
     def refusal(self, action: str, facts: CassandraFacts) -> str | None:
+        if action == "Replace" and not self.replacing:
+            return (
+                "NotStartedAsReplacement: the database already runs, on its own data; a"
+                " replacement happens only at a start on an empty volume"
+            )
         return decommission_refusal(facts) if action == "Decommission" else None
 
     async def begin(self, action: str) -> None:
@@ -97,6 +150,15 @@ class CassandraAdapter:
 
     def report(self, facts: CassandraFacts | None) -> dict[str, Any]:
         return facts_to_status(facts)
+
+
+def launch_hash(launch: Launch) -> str:
+    """A hash of what the database was started with: its files and argv."""
+    body = json.dumps(
+        {"files": {str(k): v for k, v in sorted(launch.files.items())}, "argv": launch.argv},
+        sort_keys=True,
+    )
+    return hashlib.sha256(body.encode()).hexdigest()[:16]
 
 
 def facts_to_status(facts: CassandraFacts | None) -> dict[str, Any]:

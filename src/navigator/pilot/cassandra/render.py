@@ -87,14 +87,19 @@ def render(
     jvm_options_text: str,
     jamm_agent: Path | None = None,
     profile: Profile = PRODUCTION,
+    replace_address: str = "",
 ) -> Launch:
+    if not seeds:
+        # A node never picks itself as seed by default: a seed never
+        # bootstraps (`start.plan` decides when a member may seed itself).
+        raise ConfigError("no seeds: the start plan must name at least one")
     owned = sorted(OWNED_KEYS & set(overrides.cassandra_yaml))
     if owned:
         raise ConfigError(f"config.cassandraYaml sets keys Navigator owns: {', '.join(owned)}")
     node = NodeConfig(
         name=identity.pod_name,
         address=identity.pod_ip,
-        seeds=tuple(seeds) or (identity.pod_ip,),
+        seeds=tuple(seeds),
         data_dir=layout.data_dir,
         cluster_name=identity.cluster,
         dc=identity.datacenter,
@@ -114,6 +119,10 @@ def render(
         jamm_agent=jamm_agent,
     )
     argv.insert(1, jolokia_agent_flag(layout.jolokia_agent))
+    if replace_address:
+        # Take over the dead node's tokens and stream their data; ignored by
+        # Cassandra once this node has bootstrapped.
+        argv.insert(2, f"-Dcassandra.replace_address_first_boot={replace_address}")
     files = {
         layout.conf_dir / "cassandra.yaml": yaml.safe_dump(settings, sort_keys=True),
         layout.conf_dir / "cassandra-rackdc.properties": render_rackdc(node),

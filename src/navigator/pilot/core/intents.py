@@ -42,6 +42,9 @@ class Progress(StrEnum):
 class Intent:
     id: str
     action: str
+    # Replace: the address and host ID of the node this member takes over.
+    address: str = ""
+    host_id: str = ""
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ import contextlib
 import logging
 import signal
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Generic, Protocol, TypeVar
@@ -55,6 +55,19 @@ DB_READY = metric(
 )
 
 
+@dataclass(frozen=True)
+class Boot:
+    """The adapter's answer before its database starts: start now, or hold
+    (`hold` says why). `report` goes to `Pilot.status.start`; `runs` is the id
+    of an intent this start carries out (e.g. a Replace), recorded Running;
+    `config_hash` says what the database is started with."""
+
+    hold: str = ""
+    report: dict[str, Any] = field(default_factory=dict)
+    runs: str = ""
+    config_hash: str = ""
+
+
 class Adapter(Protocol[F]):
     """What the core needs from a database."""
 
@@ -69,6 +82,7 @@ class Adapter(Protocol[F]):
     def report(self, facts: F | None) -> dict[str, Any]: ...
     async def alive(self) -> tuple[bool, str]: ...
     def left_for_good(self, last_words: Sequence[str]) -> str | None: ...
+    async def boot(self, intents: Sequence[Intent], outcomes: Mapping[str, Outcome]) -> Boot: ...
 
 
 @dataclass(frozen=True)
@@ -121,6 +135,7 @@ class Pilot(Generic[F]):
     was_ready: bool = False
     observed_at: str = ""  # wall-clock time (RFC 3339, UTC) of the last observation
     written_at: float = float("-inf")  # monotonic time of the last status write
+    start: dict[str, Any] = field(default_factory=dict)  # the last Boot's report
 
     async def run(self) -> int:
         loop = asyncio.get_running_loop()
@@ -137,6 +152,8 @@ class Pilot(Generic[F]):
             self.intents = state.intents
             self.written = state.status or None
             if may_run_database(state.outcomes):
+                if not await self._boot():
+                    return 0
                 await self.adapter.prepare()
                 self.child = await supervisor.start(self.adapter.command())
                 self.started_at = time.monotonic()
@@ -149,6 +166,42 @@ class Pilot(Generic[F]):
             server.close()
             for task in self.in_flight.values():
                 task.cancel()
+
+    async def _boot(self) -> bool:
+        """Ask the adapter how to start until it says go; meanwhile report why
+        the database is held back (a member that must not start yet is alive,
+        not ready). False when termination was requested while holding."""
+        while not self.stopping.is_set():
+            try:
+                boot = await self.adapter.boot(self.intents, self.outcomes)
+            except Exception as err:  # the API may be briefly unreachable
+                boot = Boot(hold=f"cannot decide how to start: {err}")
+            self.start = boot.report
+            if not boot.hold:
+                if boot.config_hash:
+                    self.incarnation["configHash"] = boot.config_hash
+                intent = next((i for i in self.intents if i.id == boot.runs), None)
+                if intent is not None:
+                    before = self.outcomes.get(intent.id)
+                    attempts = (before.attempts if before else 0) + 1
+                    self.outcomes[intent.id] = Outcome(
+                        intent.id, intent.action, Phase.RUNNING, "started", attempts
+                    )
+                    INTENTS_STARTED.inc(intent.action)
+                return True
+            log.info("database held back: %s", boot.hold)
+            self.last_error = ""
+            status = {**self._status(), "readyReason": boot.hold}
+            with contextlib.suppress(Exception):
+                await self._write(status)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stopping.wait(), self.settings.interval * 2.5)
+            with contextlib.suppress(Exception):
+                state = await self.store.read()
+                self.intents = state.intents
+                for o in state.outcomes:
+                    self.outcomes.setdefault(o.id, o)
+        return False
 
     async def _loop(self) -> int:
         next_tick = 0.0
@@ -304,6 +357,7 @@ class Pilot(Generic[F]):
                 for o in sorted(self.outcomes.values(), key=lambda o: o.id)
             ],
             "lastError": self.last_error,
+            **({"start": self.start} if self.start else {}),
             **self.incarnation,
         }
 

@@ -1,0 +1,220 @@
+"""Issue 13's pool-removal acceptance, end to end: a rack taken out of the
+spec of a running cluster on real Cassandra pods, with the data checker
+writing at QUORUM to an RF=3 keyspace throughout.
+
+One cluster of three racks (rack1: 1 member, rack2: 2, rack3: 2), in file
+order: create → remove rack3 (both its members decommissioned one by one,
+highest ordinal first, then its StatefulSet deleted; nothing lost) → remove
+rack2 as well, which would leave one node for RF 3: refused with
+`PoolRemovalKeepsReplication`, nothing written to any Pilot; putting rack2
+back settles the cluster again. Five members is the smallest topology that
+proves both: removing a rack of two must leave three nodes for RF 3.
+Marked `full`: `make e2e` runs it, CI's subset does not.
+Run with ``-s`` to see the figures.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+
+from navigator.checker import DataChecker, Settings
+from navigator.testing.members import eventually
+
+from .conftest import Env, assert_durable, is_settled
+
+pytestmark = [pytest.mark.e2e, pytest.mark.full, pytest.mark.timeout(3000)]
+
+NAME = "pools"
+RACKS = {"rack1": 1, "rack2": 2, "rack3": 2}
+SELECTOR = f"navigator.dev/cluster={NAME}"
+JOIN = 420.0  # seconds a member may take to join and settle on two shared cores
+RATE = 100.0
+RULE = "PoolRemovalKeepsReplication"
+
+
+def pool(name: str, replicas: int) -> dict[str, Any]:
+    return {
+        "name": name,
+        "replicas": replicas,
+        "persistence": {"size": "1Gi"},
+        "resources": {"requests": {"cpu": "100m", "memory": "1Gi"}},
+    }
+
+
+def manifest() -> dict[str, Any]:
+    """One member per rack first: Cassandra's token allocation for RF 3
+    refuses to bootstrap a node while its datacenter has 1 < racks < 3
+    ("the number of racks 2 in datacenter dc1 is lower than its replication
+    factor 3"), and pools grow in spec order, so rack2's second member must
+    wait until rack3 has one."""
+    return {
+        "apiVersion": "navigator.dev/v1alpha1",
+        "kind": "CassandraCluster",
+        "metadata": {"name": NAME},
+        "spec": {"version": "5.0.6", "nodePools": [pool(n, 1) for n in RACKS]},
+    }
+
+
+def cluster(env: Env) -> dict[str, Any]:
+    got = env.get("cassandracluster", NAME)
+    assert got is not None, "the CassandraCluster is gone"
+    return got  # type: ignore[no-any-return]
+
+
+def status(env: Env) -> dict[str, Any]:
+    return cluster(env).get("status") or {}
+
+
+def pod_ips(env: Env) -> list[str]:
+    pods = env.get("pods", selector=SELECTOR)["items"]
+    return [p["status"]["podIP"] for p in pods if p.get("status", {}).get("podIP")]
+
+
+def sts_replicas(env: Env, rack: str) -> int | None:
+    sts = env.get("statefulset", f"{NAME}-{rack}")
+    return None if sts is None else int(sts["spec"]["replicas"])
+
+
+def pool_index(env: Env, rack: str) -> int:
+    names = [p["name"] for p in cluster(env)["spec"]["nodePools"]]
+    return names.index(rack)
+
+
+@contextmanager
+def writing(env: Env, scenario: str) -> Iterator[list[str]]:
+    """The checker writes at QUORUM (RF=3) for the block; afterwards every
+    acknowledged write must be on every replica that owns it (a removal
+    moves ranges: a copy lost in streaming shows only there). The block may
+    add notes (its figures) to the report."""
+    notes: list[str] = []
+    checker = DataChecker(pod_ips(env), Settings(rate=RATE))
+    checker.start()
+    started = time.monotonic()
+    try:
+        yield notes
+    finally:
+        took = time.monotonic() - started
+        report = checker.verify()
+        checker.close()
+        print(f"\n[{scenario}] {took:.0f} s; {report.summary()}")
+        env.record(scenario, took, report, notes)
+    assert_durable(report, copies_may_miss=False)
+
+
+def test_create_three_racks_of_five_members(operator_env: Env) -> None:
+    env = operator_env
+    started = time.monotonic()
+    env.apply(manifest())
+    eventually(lambda: is_settled(cluster(env), 3), timeout=3 * JOIN, what="3 members UN")
+    env.patch_json(
+        "cassandracluster",
+        NAME,
+        [
+            {"op": "replace", "path": f"/spec/nodePools/{i}/replicas", "value": size}
+            for i, size in enumerate(RACKS.values())
+        ],
+    )
+    size = sum(RACKS.values())
+    eventually(lambda: is_settled(cluster(env), size), timeout=2 * JOIN, what="5 members UN")
+    took = time.monotonic() - started
+    print(f"\ncreate 3 racks, 5 members -> Ready: {took:.0f} s")
+    env.record("pool removal suite: create rack1:1, rack2:2, rack3:2", took, None)
+    racks = {m["name"]: m["rack"] for m in status(env)["members"]}
+    assert sorted(racks.values()) == ["rack1", "rack2", "rack2", "rack3", "rack3"]
+
+
+def test_removing_a_rack_of_two_decommissions_both_and_deletes_its_objects(
+    operator_env: Env,
+) -> None:
+    env = operator_env
+    leaving = [f"{NAME}-rack3-1", f"{NAME}-rack3-0"]  # highest ordinal first
+    marks: dict[str, float] = {}
+    operations: set[tuple[str, str]] = set()
+
+    def done() -> bool:
+        now = time.monotonic()
+        op = status(env).get("operation") or {}
+        if op:
+            operations.add((op.get("type", ""), op.get("target", "")))
+        size = sts_replicas(env, "rack3")
+        for key, holds in (("1", size == 1), ("0", size == 0), ("deleted", size is None)):
+            if holds:
+                marks.setdefault(key, now)
+        return size is None and is_settled(cluster(env), 3)
+
+    with writing(env, "remove rack3 (2 members): 5 -> 3") as notes:
+        started = time.monotonic()
+        env.patch_json(
+            "cassandracluster",
+            NAME,
+            [{"op": "remove", "path": f"/spec/nodePools/{pool_index(env, 'rack3')}"}],
+        )
+        eventually(done, timeout=3 * JOIN, interval=1.0, what="rack3 decommissioned and deleted")
+        took = {k: v - started for k, v in marks.items()}
+        notes += [
+            f"{leaving[0]} decommissioned and removed: {took.get('1', 0):.0f} s after the spec"
+            " change",
+            f"{leaving[1]} decommissioned and removed: {took.get('0', 0) - took.get('1', 0):.0f} s"
+            " later",
+            f"StatefulSet deleted: {took.get('deleted', 0) - took.get('0', 0):.0f} s after that",
+        ]
+        print("\n" + "\n".join(notes))
+    assert ("RemovePool", "rack3") in operations, operations
+    # Both decommissioned, one at a time, highest ordinal first.
+    requested = sorted(env.events("DecommissionRequested"), key=lambda e: e["lastTimestamp"])
+    assert [e["message"].split()[4] for e in requested] == leaving, requested
+    removals = sorted(env.events("RemovingMember"), key=lambda e: e["lastTimestamp"])
+    assert [e["message"].split()[0] for e in removals] == leaving, removals
+    assert all("left the ring" in e["message"] for e in removals)
+    assert len(env.events("RemovedPool")) == 1
+    # The rack's objects are gone; its members' volumes are kept and labelled.
+    assert env.get("statefulset", f"{NAME}-rack3") is None
+    for member in leaving:
+        assert env.get("pilot", member) is None, member
+        assert env.get("pod", member) is None, member
+        pvc = env.get("pvc", f"data-{member}")
+        assert pvc is not None, "the default retention policy keeps the volume"
+        assert pvc["metadata"]["labels"].get("navigator.dev/decommissioned") == "true"
+    st = status(env)
+    assert [p["name"] for p in st["nodePools"]] == ["rack1", "rack2"]
+    assert all(m["pool"] != "rack3" for m in st["members"])
+
+
+def test_removing_a_rack_that_would_break_replication_is_refused(operator_env: Env) -> None:
+    """rack1 alone would be one node for the checker's RF 3 keyspace."""
+    env = operator_env
+    rack2 = next(p for p in cluster(env)["spec"]["nodePools"] if p["name"] == "rack2")
+    env.patch_json(
+        "cassandracluster",
+        NAME,
+        [{"op": "remove", "path": f"/spec/nodePools/{pool_index(env, 'rack2')}"}],
+    )
+
+    def blocked() -> Any:
+        op = status(env).get("operation") or {}
+        return op if op.get("blockedBy") else None
+
+    op = eventually(blocked, timeout=60, what="the removal to be refused")
+    print(f"\nrefused: {op}")
+    assert (op["type"], op["target"]) == ("RemovePool", "rack2")
+    assert op["blockedBy"]["rule"] == RULE
+    assert "would leave 1 node(s) in datacenter dc1" in op["blockedBy"]["reason"]
+    warnings = [e for e in env.events("Blocked") if RULE in e.get("message", "")]
+    assert warnings, "a Warning event says why"
+    assert all(e["type"] == "Warning" for e in warnings)
+    time.sleep(10)
+    assert sts_replicas(env, "rack2") == 2
+    for i in range(2):
+        pilot = env.get("pilot", f"{NAME}-rack2-{i}")
+        assert not pilot["spec"].get("intents"), "no decommission was requested"
+    assert RULE in env.kubectl("describe", "cassandracluster", NAME)
+    # Putting the rack back clears the refusal.
+    env.patch_json(
+        "cassandracluster", NAME, [{"op": "add", "path": "/spec/nodePools/1", "value": rack2}]
+    )
+    eventually(lambda: is_settled(cluster(env), 3), timeout=120, what="the refusal to clear")
