@@ -318,13 +318,25 @@ class Reconciler:
         intents any more, so the pending-intents finalizer comes off them (the
         garbage collector then deletes them with the cluster)."""
         for pilot in await self.kube.list("Pilot", namespace, {CLUSTER_LABEL: name}):
-            meta = pilot["metadata"]
+            await self._release(pilot, namespace)
+
+    async def _release(self, pilot: dict[str, Any] | None, namespace: str) -> None:
+        """Take the finalizer off one Pilot, conditional on its resourceVersion;
+        a Pilot that changed meanwhile (its pilot wrote status) is read again."""
+        for _ in range(5):
+            meta = (pilot or {}).get("metadata") or {}
             held = meta.get("finalizers") or []
             if PENDING_INTENTS_FINALIZER not in held:
-                continue
+                return
             rest = [f for f in held if f != PENDING_INTENTS_FINALIZER]
             patch = {"metadata": {"finalizers": rest, "resourceVersion": meta["resourceVersion"]}}
-            await self.kube.merge_patch("Pilot", meta["name"], namespace, patch)
+            try:
+                await self.kube.merge_patch("Pilot", meta["name"], namespace, patch)
+                return
+            except ApiError as err:
+                if not is_conflict(err):
+                    raise
+            pilot = await self.kube.get("Pilot", meta["name"], namespace)
 
     async def converge(self, world: World, observed: Observed) -> None:
         """Steady objects at their current sizes; Pilots of removed members go."""
@@ -341,6 +353,10 @@ class Reconciler:
         current = {m.name for m in observed.members()}
         for pilot in sorted(set(world.pilots) - current):
             await self.kube.delete("Pilot", pilot, namespace_of(cluster))
+            # What this pass read of it is gone: an action that writes the
+            # Pilot again (a scale-out retried after its StatefulSet write
+            # conflicted) must create it, not skip it as unchanged.
+            del world.pilots[pilot]
 
     async def act(self, world: World, observed: Observed, action: Action | None) -> None:
         pool = _spec_pool(world.cluster, action) or _removed_pool(observed, action)

@@ -125,6 +125,20 @@ async def members(client: AsyncClient, namespace: str, cluster: str) -> list[str
     return [f"{cluster}-rack1-{i}" for i in range(size)]
 
 
+async def pods_exist(
+    client: AsyncClient, namespace: str, names: list[str], limit: float = 60
+) -> None:
+    """Wait until the StatefulSet controller has created the pods `names` (a
+    controller-manager that just started takes seconds to sync its caches)."""
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        have = {p.metadata.name async for p in client.list(Pod, namespace=namespace) if p.metadata}
+        if set(names) <= have:
+            return
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"pods {names} not created in {namespace} after {limit} s")
+
+
 def _statefulset_caught_up(sts: StatefulSet) -> bool:
     """The StatefulSet controller has seen the latest spec and counted every pod."""
     spec, status, meta = sts.spec, sts.status, sts.metadata
