@@ -136,13 +136,24 @@ def _operation(state: PoolState, member: Member) -> tuple[str, str]:
 
 
 def _scale_out(observed: Observed) -> Action | None:
-    state = next((s for s in observed.pools if s.replicas < s.pool.replicas), None)
+    state = next_to_grow(observed)
     if state is None:
         return None
     for gate in SCALE_OUT_GATES:
         if block := gate(observed):
             return Wait(block.rule, block.reason, "ScaleOut", state.name)
     return ScaleOut(state.name, state.replicas + 1)
+
+
+def next_to_grow(observed: Observed) -> PoolState | None:
+    """The pool below its spec with the fewest members (spec order breaks
+    ties): racks grow round-robin. Cassandra's token allocation refuses to
+    bootstrap a node while its datacenter has more than one rack but fewer
+    than its replication factor, so a 1+2+2 cluster must reach three racks
+    before any rack gets a second member. The first member of all is the
+    first pool's, the cluster's founder (see `pilot.cassandra.start`)."""
+    below = [s for s in observed.pools if s.replicas < s.pool.replicas]
+    return min(below, key=lambda s: s.replicas, default=None)
 
 
 def _remove_pool(observed: Observed) -> Action | None:

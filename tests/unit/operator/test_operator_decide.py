@@ -7,6 +7,7 @@ from dataclasses import replace
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from opsim import DECOMMISSION_G1 as G
 from opsim import forget, map_member, observed, set_peer_status, with_outcome
 
 from navigator.operator.decide import (
@@ -21,8 +22,6 @@ from navigator.operator.decide import (
 from navigator.operator.observed import Observed
 
 pytestmark = pytest.mark.unit
-
-G = "decommission-g1"
 
 
 def missing(obs: Observed, pool: str) -> Observed:
