@@ -13,7 +13,9 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import time
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +25,7 @@ import yaml
 
 from navigator.cassandra import pilot_image
 from navigator.cassandra.profile import LOCAL_TEST
+from navigator.checker import DataChecker, Report, Settings
 from navigator.local import cluster
 from navigator.local.agent.fleet import NodeSet
 from navigator.testing.operator import OperatorProcess
@@ -30,6 +33,7 @@ from navigator.testing.pytest_plugin import LocalCluster, install_crds
 
 REPO = Path(__file__).resolve().parents[3]
 NODES = 3
+RATE = 100.0  # the checker's writes per second during a scenario
 # Every module's scenarios, in the order they ran: one report per session.
 ROWS: list[tuple[str, float, Any]] = []
 NOTES: list[tuple[str, tuple[str, ...]]] = []
@@ -71,6 +75,67 @@ class Env:
     def events(self, reason: str) -> list[dict[str, Any]]:
         items = (self.get("events") or {}).get("items", [])
         return [e for e in items if e.get("reason") == reason]
+
+    def cassandra(self, name: str) -> dict[str, Any]:
+        """The CassandraCluster `name` (it must exist)."""
+        got = self.get("cassandracluster", name)
+        assert got is not None, f"the CassandraCluster {name} is gone"
+        return got  # type: ignore[no-any-return]
+
+    def pod_ips(self, cluster: str) -> list[str]:
+        """The pod IPs of the members of `cluster` that have one."""
+        pods = (self.get("pods", selector=f"navigator.dev/cluster={cluster}") or {}).get(
+            "items"
+        ) or []
+        return [p["status"]["podIP"] for p in pods if (p.get("status") or {}).get("podIP")]
+
+
+def pool(name: str, replicas: int, size: str = "1Gi") -> dict[str, Any]:
+    """A node pool as every suite asks for it: small requests, `size` volumes."""
+    return {
+        "name": name,
+        "replicas": replicas,
+        "persistence": {"size": size},
+        "resources": {"requests": {"cpu": "100m", "memory": "1Gi"}},
+    }
+
+
+def manifest(name: str, pools: Sequence[dict[str, Any]], version: str = "5.0.6") -> dict[str, Any]:
+    return {
+        "apiVersion": "navigator.dev/v1alpha1",
+        "kind": "CassandraCluster",
+        "metadata": {"name": name},
+        "spec": {"version": version, "nodePools": list(pools)},
+    }
+
+
+@contextmanager
+def writing(
+    env: Env,
+    cluster: str,
+    scenario: str,
+    *,
+    copies_may_miss: bool = False,
+    notes: list[str] | None = None,
+) -> Iterator[list[Report]]:
+    """The data checker writes at QUORUM (RF=3) to `cluster` for the block;
+    afterwards every acknowledged write must read back from every replica
+    that owns it (`assert_durable`), and the scenario is a row of the report
+    (with `notes`, which the block may fill, under it)."""
+    out: list[Report] = []
+    checker = DataChecker(env.pod_ips(cluster), Settings(rate=RATE))
+    checker.start()
+    started = time.monotonic()
+    try:
+        yield out
+    finally:
+        took = time.monotonic() - started
+        report = checker.verify()
+        checker.close()
+        print(f"\n[{scenario}] {took:.0f} s; {report.summary()}")
+        out.append(report)
+        env.record(scenario, took, report, notes or ())
+    assert_durable(report, copies_may_miss=copies_may_miss)
 
 
 def is_settled(obj: dict[str, Any], size: int, *, rolled: bool = False) -> bool:

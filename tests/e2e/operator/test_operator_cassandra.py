@@ -22,14 +22,15 @@ from typing import Any
 
 import pytest
 
-from navigator.checker import DataChecker, Report, Settings
+from navigator.checker import Report
 from navigator.local import cluster as local
 from navigator.local import processes
 from navigator.local.agent.fleet import NodeSet
 from navigator.pilot.cassandra.safety import KEEPS_REPLICATION
 from navigator.testing.members import eventually
 
-from .conftest import NODES, Env, assert_durable, is_settled
+from .conftest import NODES, Env, is_settled, manifest, pool
+from .conftest import writing as shared_writing
 
 # A scenario waits up to JOIN for a member, then verifies every replica
 # (up to a minute more when a replica lacks rows: see the checker's recheck).
@@ -40,32 +41,10 @@ POOL = "rack1"
 STS = f"{NAME}-{POOL}"
 SELECTOR = f"navigator.dev/cluster={NAME}"
 JOIN = 420.0  # seconds a member may take to join and settle on two shared cores
-RATE = 100.0
-
-
-def manifest(replicas: int) -> dict[str, Any]:
-    return {
-        "apiVersion": "navigator.dev/v1alpha1",
-        "kind": "CassandraCluster",
-        "metadata": {"name": NAME},
-        "spec": {
-            "version": "5.0.6",
-            "nodePools": [
-                {
-                    "name": POOL,
-                    "replicas": replicas,
-                    "persistence": {"size": "1Gi"},
-                    "resources": {"requests": {"cpu": "100m", "memory": "1Gi"}},
-                }
-            ],
-        },
-    }
 
 
 def cluster(env: Env) -> dict[str, Any]:
-    got = env.get("cassandracluster", NAME)
-    assert got is not None, "the CassandraCluster is gone"
-    return got  # type: ignore[no-any-return]
+    return env.cassandra(NAME)
 
 
 def status(env: Env) -> dict[str, Any]:
@@ -93,15 +72,11 @@ def sts_replicas(env: Env) -> int:
     return int(env.get("statefulset", STS)["spec"]["replicas"])
 
 
-def pod_ips(env: Env) -> list[str]:
-    pods = env.get("pods", selector=SELECTOR)["items"]
-    return [p["status"]["podIP"] for p in pods if p.get("status", {}).get("podIP")]
-
-
 @contextmanager
 def writing(env: Env, scenario: str, crashed: str = "") -> Iterator[list[Report]]:
-    """The data checker writes at QUORUM (RF=3) for the block; afterwards every
-    acknowledged write must read back from every replica that owns it.
+    """The shared `writing` on this cluster: the data checker writes at QUORUM
+    (RF=3) for the block; afterwards every acknowledged write must read back
+    from every replica that owns it.
 
     `crashed`: the address of a member whose Cassandra the scenario kills
     without a drain. A killed node may lack its last ~0.1 s of acknowledged
@@ -111,20 +86,8 @@ def writing(env: Env, scenario: str, crashed: str = "") -> Iterator[list[Report]
     leave every row on the replicas QUORUM waited for: rows missing on a replica
     are accepted (and reported), a row on fewer than two replicas
     (`under-replicated`) or on none (`lost`) never is."""
-    out: list[Report] = []
-    checker = DataChecker(pod_ips(env), Settings(rate=RATE))
-    checker.start()
-    started = time.monotonic()
-    try:
+    with shared_writing(env, NAME, scenario, copies_may_miss=bool(crashed)) as out:
         yield out
-    finally:
-        took = time.monotonic() - started
-        report = checker.verify()
-        checker.close()
-        print(f"\n[{scenario}] {took:.0f} s; {report.summary()}")
-        out.append(report)
-        env.record(scenario, took, report)
-    assert_durable(report, copies_may_miss=bool(crashed))
 
 
 def pod_ip(env: Env, member: str) -> str:
@@ -161,7 +124,7 @@ class IntentLog:
 def test_create_three_members_reaches_available(operator_env: Env) -> None:
     env = operator_env
     started = time.monotonic()
-    env.apply(manifest(3))
+    env.apply(manifest(NAME, [pool(POOL, 3)]))
     eventually(settled_at(env, 3), timeout=3 * JOIN, what="3 members Up/Normal")
     took = time.monotonic() - started
     print(f"\ncreate 3 members -> Available: {took:.0f} s")

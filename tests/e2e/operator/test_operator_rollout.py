@@ -32,7 +32,7 @@ from navigator.checker import DataChecker, Settings
 from navigator.testing.members import eventually
 from navigator.versions import pinned
 
-from .conftest import Env, assert_durable, is_settled
+from .conftest import RATE, Env, assert_durable, is_settled, manifest, pool
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1500)]
 
@@ -45,34 +45,11 @@ UPGRADE = pinned().cassandra_upgrade
 MISSING = "5.0.7"  # a valid version whose image the local cluster does not have
 JOIN = 420.0
 ROLL = 3 * JOIN
-RATE = 100.0
 MIN_AVAILABILITY = 0.999
 
 
-def manifest() -> dict[str, Any]:
-    return {
-        "apiVersion": "navigator.dev/v1alpha1",
-        "kind": "CassandraCluster",
-        "metadata": {"name": NAME},
-        "spec": {
-            "version": VERSION,
-            "nodePools": [
-                {
-                    "name": rack,
-                    "replicas": 1,
-                    "persistence": {"size": "1Gi"},
-                    "resources": {"requests": {"cpu": "100m", "memory": "1Gi"}},
-                }
-                for rack in RACKS
-            ],
-        },
-    }
-
-
 def cluster(env: Env) -> dict[str, Any]:
-    got = env.get("cassandracluster", NAME)
-    assert got is not None, "the CassandraCluster is gone"
-    return got  # type: ignore[no-any-return]
+    return env.cassandra(NAME)
 
 
 def settled(env: Env) -> bool:
@@ -162,8 +139,7 @@ def rolling(env: Env, scenario: str) -> Iterator[Figures]:
     """Writes at QUORUM and samples the pods for the block; afterwards every
     acknowledged write must read back and no two members may have been down
     at once."""
-    ips = [p["status"]["podIP"] for p in pods(env).values() if p["status"].get("podIP")]
-    checker = DataChecker(ips, Settings(rate=RATE))
+    checker = DataChecker(env.pod_ips(NAME), Settings(rate=RATE))
     sampler = Sampler(env)
     sampler.sample()
     thread = threading.Thread(target=sampler.run, daemon=True)
@@ -289,7 +265,7 @@ def images() -> None:
 def test_create_three_racks(operator_env: Env) -> None:
     env = operator_env
     started = time.monotonic()
-    env.apply(manifest())
+    env.apply(manifest(NAME, [pool(rack, 1) for rack in RACKS], version=VERSION))
     eventually(lambda: settled(env), timeout=3 * JOIN, what="3 racks Up/Normal")
     env.record("rollout suite: create 3 racks of 1 member", time.monotonic() - started, None)
     sts = env.get("statefulset", f"{NAME}-rack1")

@@ -16,64 +16,38 @@ Run with ``-s`` to see the figures.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
-from navigator.checker import DataChecker, Settings
 from navigator.testing.members import eventually
 
-from .conftest import Env, assert_durable, is_settled
+from .conftest import Env, is_settled, manifest, pool, writing
 
 pytestmark = [pytest.mark.e2e, pytest.mark.full, pytest.mark.timeout(3000)]
 
 NAME = "pools"
 RACKS = {"rack1": 1, "rack2": 2, "rack3": 2}
-SELECTOR = f"navigator.dev/cluster={NAME}"
 JOIN = 420.0  # seconds a member may take to join and settle on two shared cores
-RATE = 100.0
 RULE = "PoolRemovalKeepsReplication"
 
 
-def pool(name: str, replicas: int) -> dict[str, Any]:
-    return {
-        "name": name,
-        "replicas": replicas,
-        "persistence": {"size": "1Gi"},
-        "resources": {"requests": {"cpu": "100m", "memory": "1Gi"}},
-    }
-
-
-def manifest() -> dict[str, Any]:
+def one_per_rack() -> dict[str, Any]:
     """One member per rack first: Cassandra's token allocation for RF 3
     refuses to bootstrap a node while its datacenter has 1 < racks < 3
     ("the number of racks 2 in datacenter dc1 is lower than its replication
     factor 3"), and pools grow in spec order, so rack2's second member must
     wait until rack3 has one."""
-    return {
-        "apiVersion": "navigator.dev/v1alpha1",
-        "kind": "CassandraCluster",
-        "metadata": {"name": NAME},
-        "spec": {"version": "5.0.6", "nodePools": [pool(n, 1) for n in RACKS]},
-    }
+    return manifest(NAME, [pool(n, 1) for n in RACKS])
 
 
 def cluster(env: Env) -> dict[str, Any]:
-    got = env.get("cassandracluster", NAME)
-    assert got is not None, "the CassandraCluster is gone"
-    return got  # type: ignore[no-any-return]
+    return env.cassandra(NAME)
 
 
 def status(env: Env) -> dict[str, Any]:
     return cluster(env).get("status") or {}
-
-
-def pod_ips(env: Env) -> list[str]:
-    pods = env.get("pods", selector=SELECTOR)["items"]
-    return [p["status"]["podIP"] for p in pods if p.get("status", {}).get("podIP")]
 
 
 def sts_replicas(env: Env, rack: str) -> int | None:
@@ -84,27 +58,6 @@ def sts_replicas(env: Env, rack: str) -> int | None:
 def pool_index(env: Env, rack: str) -> int:
     names = [p["name"] for p in cluster(env)["spec"]["nodePools"]]
     return names.index(rack)
-
-
-@contextmanager
-def writing(env: Env, scenario: str) -> Iterator[list[str]]:
-    """The checker writes at QUORUM (RF=3) for the block; afterwards every
-    acknowledged write must be on every replica that owns it (a removal
-    moves ranges: a copy lost in streaming shows only there). The block may
-    add notes (its figures) to the report."""
-    notes: list[str] = []
-    checker = DataChecker(pod_ips(env), Settings(rate=RATE))
-    checker.start()
-    started = time.monotonic()
-    try:
-        yield notes
-    finally:
-        took = time.monotonic() - started
-        report = checker.verify()
-        checker.close()
-        print(f"\n[{scenario}] {took:.0f} s; {report.summary()}")
-        env.record(scenario, took, report, notes)
-    assert_durable(report, copies_may_miss=False)
 
 
 def event_times(env: Env, reason: str) -> dict[str, datetime]:
@@ -143,7 +96,7 @@ def removal_figures(env: Env, changed: datetime, leaving: list[str]) -> list[str
 def test_create_three_racks_of_five_members(operator_env: Env) -> None:
     env = operator_env
     started = time.monotonic()
-    env.apply(manifest())
+    env.apply(one_per_rack())
     eventually(lambda: is_settled(cluster(env), 3), timeout=3 * JOIN, what="3 members UN")
     env.patch_json(
         "cassandracluster",
@@ -175,7 +128,10 @@ def test_removing_a_rack_of_two_decommissions_both_and_deletes_its_objects(
             operations.add((op.get("type", ""), op.get("target", "")))
         return sts_replicas(env, "rack3") is None and is_settled(cluster(env), 3)
 
-    with writing(env, "remove rack3 (2 members): 5 -> 3") as notes:
+    # A removal moves ranges: a copy lost in streaming shows only on its
+    # replica, so every copy must be on every replica that owns it.
+    notes: list[str] = []
+    with writing(env, NAME, "remove rack3 (2 members): 5 -> 3", notes=notes):
         changed = datetime.now(UTC).replace(microsecond=0)
         env.patch_json(
             "cassandracluster",

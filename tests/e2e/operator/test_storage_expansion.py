@@ -22,7 +22,7 @@ import pytest
 from navigator.testing.members import eventually
 from navigator.versions import pinned
 
-from .conftest import Env, is_settled
+from .conftest import Env, is_settled, manifest, pool
 
 pytestmark = [pytest.mark.e2e, pytest.mark.full, pytest.mark.timeout(1200)]
 
@@ -36,29 +36,8 @@ JOIN = 420.0
 GiB = 2**30
 
 
-def manifest() -> dict[str, Any]:
-    return {
-        "apiVersion": "navigator.dev/v1alpha1",
-        "kind": "CassandraCluster",
-        "metadata": {"name": NAME},
-        "spec": {
-            "version": pinned().cassandra,
-            "nodePools": [
-                {
-                    "name": POOL,
-                    "replicas": len(MEMBERS),
-                    "persistence": {"size": "1Gi"},
-                    "resources": {"requests": {"cpu": "100m", "memory": "1Gi"}},
-                }
-            ],
-        },
-    }
-
-
 def cluster(env: Env) -> dict[str, Any]:
-    got = env.get("cassandracluster", NAME)
-    assert got is not None, "the CassandraCluster is gone"
-    return got  # type: ignore[no-any-return]
+    return env.cassandra(NAME)
 
 
 def pods(env: Env) -> dict[str, dict[str, Any]]:
@@ -116,7 +95,7 @@ def blocked_rule(env: Env) -> str:
 def test_create_two_members(operator_env: Env) -> None:
     env = operator_env
     started = time.monotonic()
-    env.apply(manifest())
+    env.apply(manifest(NAME, [pool(POOL, len(MEMBERS))], version=pinned().cassandra))
     eventually(
         lambda: is_settled(cluster(env), len(MEMBERS)),
         timeout=len(MEMBERS) * JOIN,

@@ -13,6 +13,9 @@ from navigator.operator.observed import Member, Observed, PodView, PoolState
 PoolShape = tuple[str, int, int]  # name, spec replicas, StatefulSet replicas
 NOW = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
 REVISION = "rev-1"
+# The id of the decommission intent the operator writes at generation 1
+# (`observed`'s default): `Observed.intent_id`.
+DECOMMISSION_G1 = "decommission-g1"
 
 
 def pod(name: str, revision: str = REVISION, *, ready: bool = True, age: float = 3600) -> PodView:

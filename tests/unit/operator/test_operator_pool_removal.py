@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from opsim import DECOMMISSION_G1 as G
 from opsim import NOW, forget, map_member, observed, set_peer_status, with_outcome
 
 from navigator.api.cassandra import CassandraCluster, CassandraNodePool
@@ -32,7 +33,6 @@ from navigator.operator.status import build_status
 
 pytestmark = pytest.mark.unit
 
-G = "decommission-g1"
 REMOVE = "RemovePool"
 
 
