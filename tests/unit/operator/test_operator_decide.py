@@ -238,3 +238,14 @@ def test_decommission_only_of_the_highest_ordinal_above_spec(obs: Observed) -> N
         assert state.replicas > state.pool.replicas
         assert action.member == f"c-{state.name}-{state.replicas - 1}"
         assert action.intent_id == obs.intent_id
+
+
+def test_racks_grow_round_robin_so_a_datacenter_reaches_its_racks_first() -> None:
+    """1+2+2 in spec order would give rack2 its second member while the
+    datacenter has two racks, which Cassandra's token allocation refuses
+    for RF 3; the pool with the fewest members grows first."""
+    obs = observed([("r1", 1, 1), ("r2", 2, 1), ("r3", 2, 0)])
+    assert next_action(obs) == ScaleOut("r3", 1)
+    obs = observed([("r1", 1, 1), ("r2", 2, 1), ("r3", 2, 1)])
+    assert next_action(obs) == ScaleOut("r2", 2)
+    assert next_action(observed([("r1", 1, 0), ("r2", 2, 0)])) == ScaleOut("r1", 1)
