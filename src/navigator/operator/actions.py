@@ -72,6 +72,16 @@ class RequestReplace:
 
 
 @dataclass(frozen=True)
+class ReleaseLostVolume:
+    """Delete the claim and pod of a member whose volume's node is gone for
+    good: it comes back on a new volume and replaces its old self."""
+
+    pool: str
+    member: str
+    node: str
+
+
+@dataclass(frozen=True)
 class Wait:
     rule: str
     reason: str
@@ -97,6 +107,7 @@ Action = (
     | DeletePool
     | RestartMember
     | RequestReplace
+    | ReleaseLostVolume
     | Wait
     | Paused
 )

@@ -28,6 +28,8 @@ from lightkube.resources.apps_v1 import StatefulSet
 from lightkube.resources.coordination_v1 import Lease
 from lightkube.resources.core_v1 import (
     Event,
+    Node,
+    PersistentVolume,
     PersistentVolumeClaim,
     Pod,
     Service,
@@ -64,6 +66,8 @@ RESOURCES: dict[str, Any] = {
     "PersistentVolumeClaim": PersistentVolumeClaim,
     "Pod": Pod,
     "StorageClass": StorageClass,  # cluster-scoped: namespace ""
+    "PersistentVolume": PersistentVolume,  # cluster-scoped
+    "Node": Node,  # cluster-scoped
 }
 
 

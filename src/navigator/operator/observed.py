@@ -52,6 +52,9 @@ class Member:
     # is still what its peers must have forgotten.
     recorded_host_id: str = ""
     replaces: tuple[str, ...] = ()  # Replace intent ids in the Pilot's spec
+    # The node its volume was pinned to, when that node is gone for good and
+    # its pod cannot be scheduled ('' otherwise; see `operator.lostvolume`).
+    volume_lost_with: str = ""
 
     @property
     def current_facts(self) -> bool:

@@ -28,7 +28,7 @@ from navigator.api.cassandra import CassandraCluster, CassandraClusterStatus, Ca
 from navigator.api.pilot import PilotStatus
 from navigator.cassandra.profile import DEFAULT, Profile
 from navigator.operator import storage
-from navigator.operator.actions import RequestReplace
+from navigator.operator.actions import ReleaseLostVolume, RequestReplace
 from navigator.operator.builders import build_cluster_objects, build_pilot, build_statefulset
 from navigator.operator.builders.meta import (
     CLUSTER_LABEL,
@@ -64,6 +64,7 @@ from navigator.operator.decide import (
 from navigator.operator.intents import with_new_intent
 from navigator.operator.kube import Kube, is_conflict, is_namespace_terminating
 from navigator.operator.leader import NotLeader
+from navigator.operator.lostvolume import lost_with, pinned_nodes
 from navigator.operator.observed import Member, Observed, PodView, PoolState
 from navigator.operator.pods import pod_problem
 from navigator.operator.predicates import PROGRESS_RULES, ROLLOUT_STALLED, Block
@@ -89,6 +90,8 @@ class World:
     pods: dict[str, dict[str, Any]] = field(default_factory=dict)
     # The operator's Cassandra profile: part of every pool's pod template.
     profile: Profile = DEFAULT
+    # Member → the gone node its volume was pinned to (`lostvolume`).
+    lost_volumes: dict[str, str] = field(default_factory=dict)
 
 
 def _pilot_status(raw: dict[str, Any] | None) -> PilotStatus | None:
@@ -191,6 +194,7 @@ def _pool_state(
                 facts_age_s=facts_age(pilot, now),
                 recorded_host_id=recorded.get(name, ""),
                 replaces=tuple(r["id"] for r in _replaces(raw)),
+                volume_lost_with=world.lost_volumes.get(name, ""),
             )
         )
     return PoolState(
@@ -272,7 +276,28 @@ class Reconciler:
             pilots={p["metadata"]["name"]: p for p in pilots},
             pods={p["metadata"]["name"]: p for p in pods},
             profile=self.profile,
+            lost_volumes=await self._lost_volumes(namespace, pods),
         )
+
+    async def _lost_volumes(self, namespace: str, pods: list[dict[str, Any]]) -> dict[str, str]:
+        """For members whose pod cannot be scheduled (only those: nothing is
+        read at rest), the gone node their volume was pinned to, if any."""
+        out = {}
+        for pod in pods:
+            problem = pod_problem(pod) or ""
+            if not problem.startswith("unschedulable"):
+                continue
+            member = pod["metadata"]["name"]
+            claim = await self.kube.get("PersistentVolumeClaim", volume_name(member), namespace)
+            pv_name = ((claim or {}).get("spec") or {}).get("volumeName")
+            pv = await self.kube.get("PersistentVolume", pv_name, "") if pv_name else None
+            if pv is None:
+                continue
+            nodes = pinned_nodes(pv)
+            existing = {n: await self.kube.get("Node", n, "") is not None for n in nodes}
+            if gone := lost_with(pv, existing):
+                out[member] = gone
+        return out
 
     async def reconcile(self, namespace: str, name: str) -> float | None:
         """One pass; returns how soon to come back (None: at the next resync;
@@ -390,18 +415,29 @@ class Reconciler:
                 assert pool is not None
                 sts = statefulset_name(world.cluster, pool)
                 await self.kube.delete("StatefulSet", sts, namespace_of(world.cluster))
-            case RequestReplace(member=member, intent_id=intent_id, address=address, host_id=hid):
+            case RequestReplace() | ReleaseLostVolume():
                 assert pool is not None
-                new = {"id": intent_id, "address": address, "hostID": hid}
-                await self._apply_pilot(
-                    world, pool, member, _intents(world.pilots.get(member)), new
-                )
+                await self._heal(world, pool, action)
             case RestartMember(member=member, uid=uid):
                 if not await self._delete_pod(world, member, uid):
                     return
             case _:
                 return
         await self._announce(world, action)
+
+    async def _heal(
+        self, world: World, pool: CassandraNodePool, action: RequestReplace | ReleaseLostVolume
+    ) -> None:
+        """A member whose data is gone: ask it to replace its old self; or,
+        when its volume's node is gone, free it to come back on a new one."""
+        if isinstance(action, ReleaseLostVolume):
+            namespace = namespace_of(world.cluster)
+            await self.kube.delete("PersistentVolumeClaim", volume_name(action.member), namespace)
+            await self.kube.delete("Pod", action.member, namespace)
+            return
+        new = {"id": action.intent_id, "address": action.address, "hostID": action.host_id}
+        ids = _intents(world.pilots.get(action.member))
+        await self._apply_pilot(world, pool, action.member, ids, new)
 
     async def _delete_pod(self, world: World, member: str, uid: str) -> bool:
         """Delete the member's pod if it is still the incarnation decided on
@@ -709,6 +745,12 @@ def _event_text(action: Action) -> tuple[str, str]:
             )
         case RestartMember(member=member, operation=kind, revision=revision):
             return "RestartingMember", f"{kind}: restarting {member} onto revision {revision}"
+        case ReleaseLostVolume(member=member, node=node):
+            return (
+                "VolumeLost",
+                f"the volume of {member} lived on node {node}, which is gone: deleted its"
+                " claim and pod; it comes back on a new volume and replaces its old self",
+            )
         case RequestReplace(member=member, address=address, host_id=host_id):
             return (
                 "ReplacingMember",

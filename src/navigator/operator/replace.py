@@ -15,14 +15,20 @@ and still holds the old host ID as down), only one at a time, and never
 while another topology change runs (decommissions come first in `decide`;
 scale-out, scale-in and rollouts wait for every member to be Up/Normal).
 
+A member whose volume lived on a node that is gone for good (its Node
+object deleted: `operator.lostvolume`) cannot come back where it was: its
+pod stays unschedulable. On the same evidence (its old host ID down in every
+peer's view), the operator deletes its claim and pod (`ReleaseLostVolume`),
+and it comes back on a new volume, as above.
+
 A member that is merely down is never replaced automatically: that is a
-user's decision (`navigator replace`, docs/operator.md).
+user's decision (docs/operator.md).
 """
 
 from __future__ import annotations
 
 from navigator.operator import predicates as p
-from navigator.operator.actions import Action, RequestReplace, Wait
+from navigator.operator.actions import Action, ReleaseLostVolume, RequestReplace, Wait
 from navigator.operator.observed import Member, Observed
 
 REPLACE = "Replace"
@@ -40,12 +46,15 @@ def next_replacement(observed: Observed) -> Action | None:
     if running is not None:
         reason = f"{running.name} is replacing its old self: streaming its data from the replicas"
         return Wait(p.REPLACEMENT_COMPLETES, reason, REPLACE, running.name)
-    target = next((m for m in observed.members() if m.awaiting_replacement), None)
+    lost = next((m for m in observed.members() if m.volume_lost_with), None)
+    target = lost or next((m for m in observed.members() if m.awaiting_replacement), None)
     if target is None:
         return None
     gates = (p.others_up_normal(observed, target), p.replaced_host_is_down(observed, target))
     if block := next((b for b in gates if b is not None), None):
         return Wait(block.rule, block.reason, REPLACE, target.name)
+    if lost is not None:
+        return ReleaseLostVolume(lost.pool, lost.name, lost.volume_lost_with)
     address = p.replaced_address(observed, target)
     if not address:
         reason = f"no serving member knows the address of host {target.recorded_host_id}"

@@ -14,7 +14,7 @@ from typing import Any, Literal
 from navigator.api.cassandra import CassandraClusterStatus, MemberState, MemberStatus
 from navigator.api.common import BlockedBy, NodePoolStatus, Operation, RolloutStatus
 from navigator.api.conditions import Condition, ConditionType
-from navigator.operator.actions import RequestReplace
+from navigator.operator.actions import ReleaseLostVolume, RequestReplace
 from navigator.operator.decide import (
     Action,
     CreatePool,
@@ -109,7 +109,7 @@ def _describe(action: Action | None) -> tuple[str, str, BlockedBy | None]:
             return "ScaleIn", member, None
         case RestartMember(member=member, operation=kind):
             return kind, member, None
-        case RequestReplace(member=member):
+        case RequestReplace(member=member) | ReleaseLostVolume(member=member):
             return "Replace", member, None
         case Wait(rule=rule, reason=reason, operation=kind, target=target):
             return kind or "Wait", target, BlockedBy(rule=rule, reason=reason)
@@ -277,6 +277,8 @@ def _progress_message(action: Action | None) -> str:
             return f"{kind}: restarting {member}"
         case RequestReplace(member=member, address=address):
             return f"replacing {member}, whose data is gone, as the dead node {address}"
+        case ReleaseLostVolume(member=member, node=node):
+            return f"releasing the volume of {member}: its node {node} is gone"
     return ""
 
 

@@ -8,8 +8,9 @@ from opsim import host_id, map_member, observed, set_peer_status
 
 from navigator.api.pilot import IntentOutcome, PilotStatus, StartReport
 from navigator.operator import predicates as p
-from navigator.operator.actions import RequestReplace, Wait
+from navigator.operator.actions import ReleaseLostVolume, RequestReplace, Wait
 from navigator.operator.decide import next_action
+from navigator.operator.lostvolume import HOSTNAME, lost_with, pinned_nodes
 from navigator.operator.observed import Observed
 from navigator.operator.replace import next_replacement
 
@@ -98,3 +99,34 @@ def test_a_running_replacement_is_waited_on_and_blocks_everything_else() -> None
     done = running.model_copy(update={"phase": "Succeeded"})
     obs = map_member(obs, LOST, pilot=pilot.model_copy(update={"intents": [done]}))
     assert next_replacement(obs) is None
+
+
+def pv(*nodes: str) -> dict[str, object]:
+    expr = {"key": HOSTNAME, "operator": "In", "values": list(nodes)}
+    return {
+        "spec": {
+            "nodeAffinity": {"required": {"nodeSelectorTerms": [{"matchExpressions": [expr]}]}}
+        }
+    }
+
+
+def test_a_volume_is_lost_only_when_every_node_it_is_pinned_to_is_gone() -> None:
+    assert pinned_nodes(pv("n1")) == ["n1"]
+    assert lost_with(pv("n1"), {"n1": False}) == "n1"
+    assert lost_with(pv("n1", "n2"), {"n1": False, "n2": True}) == ""
+    assert lost_with(pv("n1"), {"n1": True}) == ""  # a NotReady node still exists
+    assert lost_with({"spec": {}}, {}) == ""  # network storage follows its pod
+
+
+def test_a_member_whose_volume_node_is_gone_is_released_to_come_back_empty() -> None:
+    obs = observed([("r1", 3, 3)], rf=3)
+    obs = map_member(obs, LOST, facts_age_s=600.0, recorded_host_id=host_id(LOST))
+    for other in ("c-r1-0", "c-r1-1"):
+        obs = set_peer_status(obs, other, LOST, "DN")
+    released = map_member(obs, LOST, volume_lost_with="node-3")
+    assert next_action(released) == ReleaseLostVolume("r1", LOST, "node-3")
+    # Never on a member its peers still see up.
+    up = set_peer_status(released, "c-r1-0", LOST, "UN")
+    action = next_replacement(up)
+    assert isinstance(action, Wait)
+    assert action.rule == p.REPLACED_HOST_IS_DOWN
