@@ -143,7 +143,6 @@ def test_create_three_members_reaches_available(operator_env: Env) -> None:
     for kind, name in [
         ("statefulset", STS),
         ("service", f"{NAME}-nodes"),
-        ("service", f"{NAME}-seeds"),
         ("poddisruptionbudget", NAME),
         ("serviceaccount", f"{NAME}-pilot"),
         ("role", f"{NAME}-pilot"),

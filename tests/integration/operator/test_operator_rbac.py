@@ -162,7 +162,6 @@ async def test_operator_runs_a_cluster_with_its_own_service_account(
         (Role, f"{NAME}-pilot"),
         (RoleBinding, f"{NAME}-pilot"),
         (Service, f"{NAME}-nodes"),
-        (Service, f"{NAME}-seeds"),
         (PodDisruptionBudget, NAME),
         (PilotResource, f"{NAME}-rack1-0"),
         (PilotResource, f"{NAME}-rack1-1"),

@@ -83,7 +83,6 @@ async def test_create_builds_every_child_with_owner_refs_and_status(
     for res, name in [
         (StatefulSet, f"{NAME}-rack1"),
         (Service, f"{NAME}-nodes"),
-        (Service, f"{NAME}-seeds"),
         (PodDisruptionBudget, NAME),
         (ServiceAccount, f"{NAME}-pilot"),
         (Role, f"{NAME}-pilot"),

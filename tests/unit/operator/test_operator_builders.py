@@ -14,7 +14,7 @@ import yaml
 
 from navigator.api.cassandra import CassandraCluster
 from navigator.operator.builders import build_cluster_objects, build_pilot, build_statefulset
-from navigator.operator.builders.meta import member_name, seed_members
+from navigator.operator.builders.meta import founder, member_name
 from navigator.operator.builders.revision import (
     RESTARTED_AT_ANNOTATION,
     REVISION_ANNOTATION,
@@ -96,13 +96,13 @@ def test_image_override() -> None:
     assert sts["spec"]["template"]["spec"]["containers"][0]["image"] == "x:1"
 
 
-def test_seeds_are_one_pool_per_datacenter_with_members() -> None:
+def test_the_founder_is_the_first_member_of_the_first_pool_with_members() -> None:
     obj = yaml.safe_load((EXAMPLES / "cassandra-multi-rack.yaml").read_text())
     obj["metadata"]["namespace"] = "db"
+    assert founder(CassandraCluster.model_validate(obj)) == "multi-rack-zone-a-0"
     obj["spec"]["nodePools"][0]["replicas"] = 0
     obj["spec"]["nodePools"].append({"name": "other", "datacenter": "us", "replicas": 1})
-    cluster = CassandraCluster.model_validate(obj)
-    assert seed_members(cluster) == ["multi-rack-zone-b-0", "multi-rack-other-0"]
+    assert founder(CassandraCluster.model_validate(obj)) == "multi-rack-zone-b-0"
 
 
 def test_role_is_the_pilot_rules() -> None:

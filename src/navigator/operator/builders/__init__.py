@@ -10,11 +10,7 @@ from navigator.api.cassandra import CassandraCluster
 from navigator.operator.builders.meta import Manifest
 from navigator.operator.builders.pilots import build_pilot
 from navigator.operator.builders.rbac import build_role, build_role_binding, build_service_account
-from navigator.operator.builders.services import (
-    build_nodes_service,
-    build_pdb,
-    build_seeds_service,
-)
+from navigator.operator.builders.services import build_nodes_service, build_pdb
 from navigator.operator.builders.statefulset import build_statefulset
 
 
@@ -25,7 +21,6 @@ def build_cluster_objects(cluster: CassandraCluster) -> list[Manifest]:
         build_role(cluster),
         build_role_binding(cluster),
         build_nodes_service(cluster),
-        build_seeds_service(cluster),
         build_pdb(cluster),
     ]
 

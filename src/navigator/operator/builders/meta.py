@@ -10,7 +10,6 @@ Manifest = dict[str, Any]
 
 CLUSTER_LABEL = "navigator.dev/cluster"
 POOL_LABEL = "navigator.dev/pool"
-SEED_LABEL = "navigator.dev/seed"
 # On a kept volume whose member was decommissioned (see reconcile).
 DECOMMISSIONED_LABEL = "navigator.dev/decommissioned"
 POD_INDEX_LABEL = "apps.kubernetes.io/pod-index"
@@ -42,10 +41,6 @@ def volume_name(member: str) -> str:
 def service_name(cluster: CassandraCluster) -> str:
     """The headless Service of all members (the StatefulSets' serviceName)."""
     return f"{name_of(cluster)}-nodes"
-
-
-def seeds_service_name(cluster: CassandraCluster) -> str:
-    return f"{name_of(cluster)}-seeds"
 
 
 def pilot_account_name(cluster: CassandraCluster) -> str:
@@ -92,19 +87,10 @@ def metadata(
     }
 
 
-def seed_pools(cluster: CassandraCluster) -> list[CassandraNodePool]:
-    """Per datacenter, the first pool (in spec order) that has members: its
-    ordinal 0 is the datacenter's seed. Only one pool per datacenter, because a
-    seed never bootstraps (it streams no data), so a rack added later must not
-    start as a seed; a pool with no members is skipped so that a seed exists."""
-    chosen: dict[str, CassandraNodePool] = {}
-    for pool in cluster.spec.node_pools:
-        if pool.replicas > 0:
-            chosen.setdefault(pool.datacenter, pool)
-    for pool in cluster.spec.node_pools:
-        chosen.setdefault(pool.datacenter, pool)
-    return list(chosen.values())
-
-
-def seed_members(cluster: CassandraCluster) -> list[str]:
-    return [member_name(cluster, pool, 0) for pool in seed_pools(cluster)]
+def founder(cluster: CassandraCluster) -> str:
+    """The one member that may start as its own seed, while no member of the
+    cluster ever joined: ordinal 0 of the first pool (spec order) that has
+    members, which is the first member the operator creates
+    (`decide.next_to_grow`). Every other member seeds from joined members."""
+    first = next((p for p in cluster.spec.node_pools if p.replicas > 0), None)
+    return member_name(cluster, first or cluster.spec.node_pools[0], 0)

@@ -5,12 +5,9 @@ from __future__ import annotations
 
 from navigator.api.cassandra import CassandraCluster
 from navigator.operator.builders.meta import (
-    POD_INDEX_LABEL,
-    SEED_LABEL,
     Manifest,
     metadata,
     name_of,
-    seeds_service_name,
     selector_labels,
     service_name,
 )
@@ -35,12 +32,6 @@ def _headless(cluster: CassandraCluster, name: str, selector: dict[str, str]) ->
 
 def build_nodes_service(cluster: CassandraCluster) -> Manifest:
     return _headless(cluster, service_name(cluster), selector_labels(cluster))
-
-
-def build_seeds_service(cluster: CassandraCluster) -> Manifest:
-    """Selects ordinal 0 of the seed pools (see `meta.seed_pools`)."""
-    selector = {**selector_labels(cluster), SEED_LABEL: "true", POD_INDEX_LABEL: "0"}
-    return _headless(cluster, seeds_service_name(cluster), selector)
 
 
 def build_pdb(cluster: CassandraCluster) -> Manifest:

@@ -25,13 +25,11 @@ from navigator.cassandra.profile import DEFAULT, ENV, Profile
 from navigator.operator.builders.meta import (
     CLUSTER_LABEL,
     POOL_LABEL,
-    SEED_LABEL,
     Manifest,
     labels,
     metadata,
     name_of,
     pilot_account_name,
-    seed_pools,
     selector_labels,
     service_name,
     statefulset_name,
@@ -142,10 +140,7 @@ def container(
 
 
 def pod_labels(cluster: CassandraCluster, pool: CassandraNodePool) -> dict[str, str]:
-    out = labels(cluster, pool)
-    if pool in seed_pools(cluster):
-        out[SEED_LABEL] = "true"
-    return out
+    return labels(cluster, pool)
 
 
 def spread_members(cluster: CassandraCluster) -> dict[str, Any]:

@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from navigator.api.cassandra import CassandraCluster
+from navigator.operator.builders.meta import founder
 from navigator.pilot.core.intents import Intent, Outcome
 
 # The most seeds a member lists (Cassandra's advice: a few per datacenter).
@@ -158,11 +160,7 @@ class ClusterView:
 
 def cluster_view(cluster: Mapping[str, Any]) -> ClusterView:
     """The founder and the joined members, from the raw CassandraCluster."""
-    from navigator.api.cassandra import CassandraCluster
-    from navigator.operator.builders.meta import member_name, seed_pools
-
     model = CassandraCluster.model_validate({**cluster, "status": None})
-    founder = member_name(model, seed_pools(model)[0], 0)
     members = ((cluster.get("status") or {}).get("members")) or []
     recorded = {str(m["name"]): str(m.get("hostID") or "") for m in members if m.get("hostID")}
     joined = tuple(
@@ -170,4 +168,4 @@ def cluster_view(cluster: Mapping[str, Any]) -> ClusterView:
         for m in members
         if m.get("hostID") and str(m.get("state", ""))[1:] in JOINED_STATES
     )
-    return ClusterView(founder=founder, recorded=recorded, joined=joined)
+    return ClusterView(founder=founder(model), recorded=recorded, joined=joined)
