@@ -127,6 +127,12 @@ class IntentOutcome(ApiModel):
     phase: Phase = Field(description="Running, Succeeded, Failed or Refused.")
     message: str = Field("", description="Details, e.g. why it was refused.", max_length=4096)
     attempts: int = Field(0, description="How many times it was started.", ge=0)
+    started_at: str = Field(
+        "",
+        alias="startedAt",
+        description="When the attempt that is running began (RFC 3339, UTC).",
+        max_length=64,
+    )
 
 
 class StartReport(ApiModel):

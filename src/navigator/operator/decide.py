@@ -126,6 +126,8 @@ def _running_decommission(observed: Observed) -> Action | None:
     if found is None:
         return None
     state, leaving = found
+    if block := p.decommission_not_stuck(observed, leaving):
+        return Wait(block.rule, block.reason, *_operation(state, leaving))
     reason = f"waiting for the pilot of {leaving.name} to finish its decommission"
     return Wait(p.DECOMMISSION_COMPLETES, reason, *_operation(state, leaving))
 

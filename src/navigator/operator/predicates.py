@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from navigator.api.pilot import Keyspace, Peer
 from navigator.operator.observed import Member, Observed, PoolState
@@ -31,6 +32,11 @@ ROLLOUT_STALLED = "RolloutStalled"
 HINTS_DELIVERED = "HintsDelivered"
 NEVER_JOINED = "NeverJoined"
 REPLACED_HOST_IS_DOWN = "ReplacedHostIsDown"
+DECOMMISSION_STUCK = "DecommissionStuck"
+# A decommission attempt running this long is reported as stuck: it streams
+# the member's data to the others, which takes long only with much data or a
+# sick peer. Reported, never acted on: nobody but a human may cut it short.
+DECOMMISSION_STUCK_AFTER = timedelta(hours=2)
 REPLACEMENT_COMPLETES = "ReplacementCompletes"
 POOL_REMOVAL_KEEPS_REPLICATION = "PoolRemovalKeepsReplication"
 # Storage expansion (navigator.operator.storage).
@@ -56,6 +62,7 @@ RULES = (
     REPLACEMENT_COMPLETES,
     STORAGE_CLASS_ALLOWS_EXPANSION,
     VOLUMES_EXPANDED,
+    DECOMMISSION_STUCK,
 )
 
 # Rules that are the normal course of an operation (waiting for a member to
@@ -157,6 +164,28 @@ def _up_normal(observed: Observed, except_member: Member | None) -> Block | None
                     ALL_MEMBERS_UP_NORMAL,
                     f"{observer.name} sees {target.name} as {status}, not UN",
                 )
+    return None
+
+
+def decommission_not_stuck(observed: Observed, member: Member) -> Block | None:
+    """The member's running decommission attempt began less than
+    `DECOMMISSION_STUCK_AFTER` ago (by its pilot's `startedAt`; an attempt
+    whose start is not recorded is not judged)."""
+    for intent, outcome in member.outcomes():
+        if outcome is None or outcome.phase != "Running" or not outcome.started_at:
+            continue
+        try:
+            began = datetime.fromisoformat(outcome.started_at.replace("Z", "+00:00"))
+        except ValueError:
+            continue
+        if (running := observed.now - began) > DECOMMISSION_STUCK_AFTER:
+            hours = running.total_seconds() / 3600
+            return Block(
+                DECOMMISSION_STUCK,
+                f"the decommission of {member.name} ({intent}, attempt {outcome.attempts}) has"
+                f" run for {hours:.1f} h without finishing: see its pod's log and"
+                " `nodetool netstats` on it; the operator keeps waiting",
+            )
     return None
 
 

@@ -51,6 +51,7 @@ def parse_outcomes(status: Mapping[str, Any]) -> tuple[Outcome, ...]:
                 phase=phase,
                 message=str(o.get("message", "")),
                 attempts=int(o.get("attempts", 0)),
+                started_at=str(o.get("startedAt", "")),
             )
         )
     return tuple(out)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import timedelta
 
 import pytest
 from hypothesis import given, settings
@@ -249,3 +250,25 @@ def test_racks_grow_round_robin_so_a_datacenter_reaches_its_racks_first() -> Non
     obs = observed([("r1", 1, 1), ("r2", 2, 1), ("r3", 2, 1)])
     assert next_action(obs) == ScaleOut("r2", 2)
     assert next_action(observed([("r1", 1, 0), ("r2", 2, 0)])) == ScaleOut("r1", 1)
+
+
+def test_a_decommission_running_past_its_bound_is_reported_stuck() -> None:
+    obs = with_outcome(observed([("r1", 3, 4)]), "c-r1-3", G, "Running")
+    member = next(m for m in obs.members() if m.name == "c-r1-3")
+    assert member.pilot is not None
+    started = (obs.now - timedelta(hours=3)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    outcome = member.pilot.intents[0].model_copy(update={"started_at": started, "attempts": 1})
+    stuck = map_member(obs, "c-r1-3", pilot=member.pilot.model_copy(update={"intents": [outcome]}))
+    action = next_action(stuck)
+    assert isinstance(action, Wait)
+    assert action.rule == "DecommissionStuck"
+    assert "3.0 h" in action.reason
+    assert not action.progress  # a Warning event and Degraded, not the normal course
+    recent = outcome.model_copy(update={"started_at": obs.now.strftime("%Y-%m-%dT%H:%M:%SZ")})
+    fine = map_member(obs, "c-r1-3", pilot=member.pilot.model_copy(update={"intents": [recent]}))
+    assert next_action(fine) == Wait(
+        "DecommissionCompletes",
+        "waiting for the pilot of c-r1-3 to finish its decommission",
+        "ScaleIn",
+        "c-r1-3",
+    )

@@ -332,3 +332,16 @@ async def test_termination_while_held_never_starts_the_database() -> None:
     assert await stop(p, task) == 0
     assert "prepare" not in db.calls
     assert p.child is None
+
+
+async def test_a_running_attempt_says_when_it_began() -> None:
+    db, store = FakeDB(), FakeStore(intents=(DECOM,))
+    p = pilot(db, store)
+    task = await run_until(p, lambda: db.mode == "LEAVING")
+    running = [i for w in store.writes for i in w.get("intents", []) if i["phase"] == "Running"]
+    assert running
+    assert all(i["startedAt"].endswith("Z") for i in running)
+    db.mode = "DECOMMISSIONED"
+    await until(lambda: phases(store) == ["Succeeded"])
+    assert "startedAt" not in store.status["intents"][0]
+    assert await stop(p, task) == 0

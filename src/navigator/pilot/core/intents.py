@@ -54,6 +54,7 @@ class Outcome:
     phase: Phase
     message: str = ""
     attempts: int = 0
+    started_at: str = ""  # when this attempt began (RFC 3339, UTC; '' if unknown)
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ import logging
 import signal
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -185,7 +185,7 @@ class Pilot(Generic[F]):
                     before = self.outcomes.get(intent.id)
                     attempts = (before.attempts if before else 0) + 1
                     self.outcomes[intent.id] = Outcome(
-                        intent.id, intent.action, Phase.RUNNING, "started", attempts
+                        intent.id, intent.action, Phase.RUNNING, "started", attempts, utc_now()
                     )
                     INTENTS_STARTED.inc(intent.action)
                 return True
@@ -294,10 +294,10 @@ class Pilot(Generic[F]):
             intent, self.outcomes.get(intent.id), progress, refusal=refusal, in_flight=in_flight
         )
         if isinstance(step, Record):
-            self.outcomes[intent.id] = step.outcome
+            self.outcomes[intent.id] = _timed(step.outcome)
             log.info("intent %s: %s", intent.id, step.outcome.phase)
         elif isinstance(step, Begin):
-            self.outcomes[intent.id] = step.outcome
+            self.outcomes[intent.id] = _timed(step.outcome)
             # Record Running before starting, so a crash right after is seen as in progress.
             await self._write(self._status())
             INTENTS_STARTED.inc(intent.action)
@@ -353,6 +353,7 @@ class Pilot(Generic[F]):
                     "phase": str(o.phase),
                     "message": o.message,
                     "attempts": o.attempts,
+                    **({"startedAt": o.started_at} if o.started_at else {}),
                 }
                 for o in sorted(self.outcomes.values(), key=lambda o: o.id)
             ],
@@ -399,6 +400,14 @@ class Pilot(Generic[F]):
         DB_UP.set(0)
         log.info("database stopped", extra={"code": code})
         return 0
+
+
+def _timed(outcome: Outcome) -> Outcome:
+    """A Running outcome stamped with when its attempt began (the operator
+    reports an operation running for too long as stuck)."""
+    if outcome.phase is Phase.RUNNING and not outcome.started_at:
+        return replace(outcome, started_at=utc_now())
+    return outcome
 
 
 def utc_now() -> str:
