@@ -65,6 +65,10 @@ RULES = (
     DECOMMISSION_STUCK,
 )
 
+# Rules that say an operation is stuck (it waits, but something is wrong): a
+# Warning event named after the rule, and Degraded with the rule as reason.
+HALT_RULES = frozenset({ROLLOUT_STALLED, DECOMMISSION_STUCK})
+
 # Rules that are the normal course of an operation (waiting for a member to
 # join, leave or come back): shown in status, but neither a Warning event nor
 # Degraded. Every other rule blocks something the user asked for.

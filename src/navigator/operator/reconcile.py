@@ -67,7 +67,7 @@ from navigator.operator.leader import NotLeader
 from navigator.operator.lostvolume import lost_with, pinned_nodes
 from navigator.operator.observed import Member, Observed, PodView, PoolState
 from navigator.operator.pods import pod_problem
-from navigator.operator.predicates import PROGRESS_RULES, ROLLOUT_STALLED, Block
+from navigator.operator.predicates import HALT_RULES, PROGRESS_RULES, Block
 from navigator.operator.removed import removed_pools
 from navigator.operator.status import build_status, needs_write, status_body
 from navigator.operator.workers import GONE
@@ -697,7 +697,7 @@ class Reconciler:
 
 def event_reason(rule: str) -> str:
     """The Warning event's reason: the rule itself when it names a halt."""
-    return rule if rule == ROLLOUT_STALLED else "Blocked"
+    return rule if rule in HALT_RULES else "Blocked"
 
 
 def _removed_pool(observed: Observed, action: Action | None) -> CassandraNodePool | None:

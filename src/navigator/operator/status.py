@@ -27,7 +27,7 @@ from navigator.operator.decide import (
     Wait,
 )
 from navigator.operator.observed import Member, Observed, PoolState
-from navigator.operator.predicates import ROLLOUT_STALLED
+from navigator.operator.predicates import HALT_RULES
 from navigator.operator.rollout import all_outdated, rollout_kind, rollout_progress
 
 MEMBER_STATES = {"UN", "UJ", "UL", "UM", "DN", "DJ", "DL", "DM"}
@@ -177,10 +177,11 @@ def _failing(observed: Observed) -> list[str]:
     return [f"{m.name}: {m.problem}" for m in observed.members() if m.problem]
 
 
-def _stalled(action: Action | None) -> str:
-    if isinstance(action, Wait) and action.rule == ROLLOUT_STALLED:
-        return action.reason
-    return ""
+def _stalled(action: Action | None) -> tuple[str, str]:
+    """The halt rule the action waits on, and why (('', '') if none)."""
+    if isinstance(action, Wait) and action.rule in HALT_RULES:
+        return action.rule, action.reason
+    return "", ""
 
 
 def _starting(observed: Observed) -> list[str]:
@@ -202,7 +203,7 @@ def conditions(
     ready, existing, _ = _counts(observed)
     kind, _, _ = _describe(action)
     down = _down(observed, _on_purpose(action))
-    stalled = _stalled(action)
+    halt, stalled = _stalled(action)
     paused = isinstance(action, Paused)
     settled = action is None or paused
 
@@ -234,7 +235,7 @@ def conditions(
         cond(
             ConditionType.DEGRADED,
             "True" if degraded else "False",
-            _degraded_reason(down, failing, stalled) if degraded else "AsExpected",
+            _degraded_reason(down, failing, halt) if degraded else "AsExpected",
             _degraded_message(down, failing, counted, stalled) if degraded else "",
         ),
         cond(
@@ -246,9 +247,9 @@ def conditions(
     ]
 
 
-def _degraded_reason(down: list[str], failing: list[str], stalled: str = "") -> str:
-    if stalled:
-        return ROLLOUT_STALLED
+def _degraded_reason(down: list[str], failing: list[str], halt: str = "") -> str:
+    if halt:
+        return halt
     return "MembersDown" if down else ("MembersFailing" if failing else "MembersNotReady")
 
 

@@ -21,6 +21,7 @@ from navigator.operator.decide import (
     next_action,
 )
 from navigator.operator.observed import Observed
+from navigator.operator.status import build_status
 
 pytestmark = pytest.mark.unit
 
@@ -264,6 +265,10 @@ def test_a_decommission_running_past_its_bound_is_reported_stuck() -> None:
     assert action.rule == "DecommissionStuck"
     assert "3.0 h" in action.reason
     assert not action.progress  # a Warning event and Degraded, not the normal course
+    degraded = next(
+        c for c in build_status(stuck, action, None, obs.now).conditions if c.type == "Degraded"
+    )
+    assert (degraded.status, degraded.reason) == ("True", "DecommissionStuck")
     recent = outcome.model_copy(update={"started_at": obs.now.strftime("%Y-%m-%dT%H:%M:%SZ")})
     fine = map_member(obs, "c-r1-3", pilot=member.pilot.model_copy(update={"intents": [recent]}))
     assert next_action(fine) == Wait(
