@@ -9,6 +9,7 @@ from navigator.checker.cli import check_data
 from navigator.local.cli import local
 from navigator.operator.cli import operator
 from navigator.pilot.cli import pilot
+from navigator.replace import replace
 from navigator.restart import restart
 from navigator.status.cli import status
 
@@ -25,6 +26,7 @@ cli.add_command(check_data)
 cli.add_command(operator)
 cli.add_command(status)
 cli.add_command(restart)
+cli.add_command(replace)
 
 
 def main() -> None:

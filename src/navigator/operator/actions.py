@@ -73,12 +73,13 @@ class RequestReplace:
 
 @dataclass(frozen=True)
 class ReleaseLostVolume:
-    """Delete the claim and pod of a member whose volume's node is gone for
-    good: it comes back on a new volume and replaces its old self."""
+    """Delete the claim and pod of a member whose data is to be given up (its
+    volume's node is gone for good, or a user asked to replace it): it comes
+    back on a new volume and replaces its old self."""
 
     pool: str
     member: str
-    node: str
+    cause: str  # why, in words: "its node n3 is gone", "replacement requested"
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ class PodView:
     revision: str = ""  # its navigator.dev/revision annotation
     version: str = ""  # its navigator.dev/version annotation
     restarted_at: str = ""  # its navigator.dev/restartedAt annotation
+    replace_requested: bool = False  # its navigator.dev/replace annotation is "true"
     ready: bool = False  # the kubelet's Ready condition (the pilot's live probe)
     terminating: bool = False
     started_at: datetime | None = None  # creation time
@@ -109,6 +110,16 @@ class Member:
     def decommissioned(self) -> bool:
         """The pilot reports one of its decommission intents Succeeded."""
         return any(o is not None and o.phase == "Succeeded" for _, o in self.outcomes())
+
+    @property
+    def to_release(self) -> str:
+        """Why its volume is to be given up ('' if it is not): its node is
+        gone for good, or a user asked for its replacement on its pod."""
+        if self.volume_lost_with:
+            return f"its volume lived on node {self.volume_lost_with}, which is gone"
+        if self.pod is not None and self.pod.replace_requested:
+            return "a replacement was requested (navigator.dev/replace on its pod)"
+        return ""
 
     @property
     def awaiting_replacement(self) -> bool:

@@ -45,6 +45,7 @@ from navigator.operator.builders.pilots import (
     REPLACE,
 )
 from navigator.operator.builders.revision import (
+    REPLACE_ANNOTATION,
     RESTARTED_AT_ANNOTATION,
     REVISION_ANNOTATION,
     VERSION_ANNOTATION,
@@ -158,6 +159,7 @@ def pod_view(pod: dict[str, Any] | None) -> PodView | None:
         revision=str(notes.get(REVISION_ANNOTATION, "")),
         version=str(notes.get(VERSION_ANNOTATION, "")),
         restarted_at=str(notes.get(RESTARTED_AT_ANNOTATION, "")),
+        replace_requested=notes.get(REPLACE_ANNOTATION) == "true",
         ready=ready,
         terminating=bool(meta.get("deletionTimestamp")),
         started_at=_time(meta.get("creationTimestamp")),
@@ -745,11 +747,11 @@ def _event_text(action: Action) -> tuple[str, str]:
             )
         case RestartMember(member=member, operation=kind, revision=revision):
             return "RestartingMember", f"{kind}: restarting {member} onto revision {revision}"
-        case ReleaseLostVolume(member=member, node=node):
+        case ReleaseLostVolume(member=member, cause=cause):
             return (
-                "VolumeLost",
-                f"the volume of {member} lived on node {node}, which is gone: deleted its"
-                " claim and pod; it comes back on a new volume and replaces its old self",
+                "ReleasingVolume",
+                f"{member}: {cause}; deleted its claim and pod: it comes back on a new"
+                " volume and replaces its old self",
             )
         case RequestReplace(member=member, address=address, host_id=host_id):
             return (

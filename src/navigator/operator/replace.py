@@ -22,7 +22,10 @@ peer's view), the operator deletes its claim and pod (`ReleaseLostVolume`),
 and it comes back on a new volume, as above.
 
 A member that is merely down is never replaced automatically: that is a
-user's decision (docs/operator.md).
+user's decision, asked by annotating its pod `navigator.dev/replace=true`
+(`navigator replace`): on the same evidence, its claim and pod are deleted
+and it comes back as above. The annotation goes with the pod, so the request
+is served once. A member its peers see up is never wiped.
 """
 
 from __future__ import annotations
@@ -46,7 +49,7 @@ def next_replacement(observed: Observed) -> Action | None:
     if running is not None:
         reason = f"{running.name} is replacing its old self: streaming its data from the replicas"
         return Wait(p.REPLACEMENT_COMPLETES, reason, REPLACE, running.name)
-    lost = next((m for m in observed.members() if m.volume_lost_with), None)
+    lost = next((m for m in observed.members() if m.to_release), None)
     target = lost or next((m for m in observed.members() if m.awaiting_replacement), None)
     if target is None:
         return None
@@ -54,7 +57,7 @@ def next_replacement(observed: Observed) -> Action | None:
     if block := next((b for b in gates if b is not None), None):
         return Wait(block.rule, block.reason, REPLACE, target.name)
     if lost is not None:
-        return ReleaseLostVolume(lost.pool, lost.name, lost.volume_lost_with)
+        return ReleaseLostVolume(lost.pool, lost.name, lost.to_release)
     address = p.replaced_address(observed, target)
     if not address:
         reason = f"no serving member knows the address of host {target.recorded_host_id}"

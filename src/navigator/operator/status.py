@@ -278,8 +278,8 @@ def _progress_message(action: Action | None) -> str:
             return f"{kind}: restarting {member}"
         case RequestReplace(member=member, address=address):
             return f"replacing {member}, whose data is gone, as the dead node {address}"
-        case ReleaseLostVolume(member=member, node=node):
-            return f"releasing the volume of {member}: its node {node} is gone"
+        case ReleaseLostVolume(member=member, cause=cause):
+            return f"giving up the volume of {member}: {cause}"
     return ""
 
 

@@ -120,7 +120,7 @@ def test_a_member_whose_node_is_gone_is_rescheduled_and_replaced(operator_env: E
     """A node agent stopped for good and its Node deleted: the member's pod
     is garbage-collected, its replacement cannot be scheduled (its local
     volume is pinned to the gone node), so the operator deletes its claim and
-    pod (`VolumeLost`); it comes back on another node, on a new volume, and
+    pod (`ReleasingVolume`); it comes back on another node, on a new volume, and
     replaces its old self. The node is killed without a drain, so a copy may
     miss on a replica (as when Cassandra is SIGKILLed), never a row."""
     env = operator_env
@@ -133,7 +133,7 @@ def test_a_member_whose_node_is_gone_is_rescheduled_and_replaced(operator_env: E
         started = time.monotonic()
         assert processes.stop(cfg.layout.pidfile(f"agent-{node}"))
         env.cluster.kubectl("delete", "node", node, "--wait=false")
-        eventually(lambda: bool(env.events("VolumeLost")), timeout=JOIN, interval=2)
+        eventually(lambda: bool(env.events("ReleasingVolume")), timeout=JOIN, interval=2)
         released = time.monotonic() - started
         eventually(lambda: is_settled(env.cassandra(NAME), 3), timeout=2 * JOIN, interval=3)
         took = time.monotonic() - started

@@ -3,6 +3,8 @@ unambiguous evidence, one at a time, and waited on until it finishes."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from opsim import host_id, map_member, observed, set_peer_status
 
@@ -124,9 +126,38 @@ def test_a_member_whose_volume_node_is_gone_is_released_to_come_back_empty() -> 
     for other in ("c-r1-0", "c-r1-1"):
         obs = set_peer_status(obs, other, LOST, "DN")
     released = map_member(obs, LOST, volume_lost_with="node-3")
-    assert next_action(released) == ReleaseLostVolume("r1", LOST, "node-3")
+    cause = "its volume lived on node node-3, which is gone"
+    assert next_action(released) == ReleaseLostVolume("r1", LOST, cause)
     # Never on a member its peers still see up.
     up = set_peer_status(released, "c-r1-0", LOST, "UN")
     action = next_replacement(up)
     assert isinstance(action, Wait)
     assert action.rule == p.REPLACED_HOST_IS_DOWN
+
+
+def test_a_member_merely_down_is_replaced_when_a_user_asks_on_its_pod() -> None:
+    obs = observed([("r1", 3, 3)], rf=3)
+    obs = map_member(obs, LOST, facts_age_s=600.0, recorded_host_id=host_id(LOST))
+    for other in ("c-r1-0", "c-r1-1"):
+        obs = set_peer_status(obs, other, LOST, "DN")
+    member = next(m for m in obs.members() if m.name == LOST)
+    assert member.pod is not None
+    assert next_replacement(obs) is None  # merely down: reported, not replaced
+    asked = map_member(obs, LOST, pod=replace(member.pod, replace_requested=True))
+    action = next_action(asked)
+    assert isinstance(action, ReleaseLostVolume)
+    assert action.member == LOST
+    assert "requested" in action.cause
+
+
+def test_a_request_to_replace_a_serving_member_is_refused() -> None:
+    obs = observed([("r1", 3, 3)], rf=3)
+    member = next(m for m in obs.members() if m.name == LOST)
+    assert member.pod is not None
+    obs = map_member(
+        obs, LOST, pod=replace(member.pod, replace_requested=True), recorded_host_id=host_id(LOST)
+    )
+    action = next_action(obs)
+    assert isinstance(action, Wait)
+    assert action.rule == p.REPLACED_HOST_IS_DOWN
+    assert "not down" in action.reason

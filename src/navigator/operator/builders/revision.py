@@ -20,6 +20,9 @@ REVISION_ANNOTATION = "navigator.dev/revision"
 # the time) asks for a rolling restart of every member. Copied to the pod
 # template, so it is part of the revision.
 RESTARTED_AT_ANNOTATION = "navigator.dev/restartedAt"
+# On a member's Pod: a user asks for that member's replacement (not part of
+# any revision: the pod carries it only until the operator deletes it).
+REPLACE_ANNOTATION = "navigator.dev/replace"
 # On the pod template: the database version it runs (tells an upgrade apart
 # from a config change or a restart).
 VERSION_ANNOTATION = "navigator.dev/version"
