@@ -248,6 +248,13 @@ class MemberStatus(ApiModel):
     rack: str = Field("", description="Rack the member reports.", max_length=48)
     revision: str = Field("", description="The pool revision the member's pod runs.", max_length=64)
     updated: bool = Field(False, description="Whether the member runs its pool's current revision.")
+    down_since: str = Field(
+        "",
+        alias="downSince",
+        description="Since when the member has been seen down (RFC 3339, UTC; empty while"
+        " up). A member merely down is reported, never replaced without a request.",
+        max_length=64,
+    )
 
 
 class CassandraClusterStatus(ClusterStatusBase):

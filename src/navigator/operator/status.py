@@ -73,6 +73,20 @@ def member_status(
     )
 
 
+def with_down_since(
+    members: list[MemberStatus], previous: list[MemberStatus], now: datetime
+) -> list[MemberStatus]:
+    """Each member seen down (D*) keeps the time it was first seen down, as the
+    stored status recorded it; a member up again drops it."""
+    before = {m.name: m.down_since for m in previous}
+    return [
+        m.model_copy(update={"down_since": before.get(m.name) or rfc3339(now)})
+        if m.state.startswith("D")
+        else m
+        for m in members
+    ]
+
+
 def _seen_by_peers(observed: Observed, member: Member) -> MemberState:
     for other in observed.members():
         if other.name == member.name or not other.serving or other.facts is None:
@@ -172,6 +186,22 @@ def _down(observed: Observed, expected: str = "") -> list[str]:
     )
 
 
+def _for(name: str, since: str, now: datetime) -> str:
+    """`name`, and for how long it has been down when that is known."""
+    try:
+        began = datetime.fromisoformat(since.replace("Z", "+00:00")) if since else None
+    except ValueError:
+        began = None
+    if began is None:
+        return name
+    minutes = max(0, int((now - began).total_seconds() // 60))
+    return (
+        f"{name} (down {minutes // 60} h {minutes % 60} min)"
+        if minutes >= 60
+        else (f"{name} (down {minutes} min)")
+    )
+
+
 def _failing(observed: Observed) -> list[str]:
     """Members whose Pod cannot run the database, each with the reason."""
     return [f"{m.name}: {m.problem}" for m in observed.members() if m.problem]
@@ -198,11 +228,18 @@ def _starting(observed: Observed) -> list[str]:
 
 
 def conditions(
-    observed: Observed, action: Action | None, previous: list[Condition], now: datetime
+    observed: Observed,
+    action: Action | None,
+    previous: list[Condition],
+    now: datetime,
+    down_since: dict[str, str] | None = None,
 ) -> list[Condition]:
     ready, existing, _ = _counts(observed)
     kind, _, _ = _describe(action)
-    down = _down(observed, _on_purpose(action))
+    down = [
+        _for(name, (down_since or {}).get(name, ""), now)
+        for name in _down(observed, _on_purpose(action))
+    ]
     halt, stalled = _stalled(action)
     paused = isinstance(action, Paused)
     settled = action is None or paused
@@ -303,7 +340,13 @@ def build_status(
     now: datetime,
 ) -> CassandraClusterStatus:
     """The whole status; `previous` supplies the times that must not move."""
-    conds = conditions(observed, action, previous.conditions if previous else [], now)
+    members = with_down_since(
+        [member_status(m, s, observed) for s in observed.pools for m in s.members],
+        previous.members if previous else [],
+        now,
+    )
+    since = {m.name: m.down_since for m in members if m.down_since}
+    conds = conditions(observed, action, previous.conditions if previous else [], now, since)
     ready, _, desired = _counts(observed)
     return CassandraClusterStatus(
         observed_generation=observed.generation,
@@ -320,7 +363,7 @@ def build_status(
             )
             for s in observed.pools
         ],
-        members=[member_status(m, s, observed) for s in observed.pools for m in s.members],
+        members=members,
         operation=operation(action, previous.operation if previous else None, now),
         rollout=rollout_status(observed, action),
     )

@@ -178,3 +178,18 @@ def test_host_ids_recorded_in_the_stored_status() -> None:
     # A status that is not a valid CassandraClusterStatus records nothing:
     # the host ID is then unknown, and the rules that need it fail closed.
     assert recorded_host_ids({"status": {"members": ["junk"]}}) == {}
+
+
+def test_a_member_merely_down_is_reported_with_how_long_it_has_been_down() -> None:
+    down = map_member(observed([("a", 3, 3)]), "c-a-1", facts_age_s=FACTS_FRESH_FOR_S + 30)
+    down = set_peer_status(down, "c-a-0", "c-a-1", "DN")
+    down = set_peer_status(down, "c-a-2", "c-a-1", "DN")
+    first = build_status(down, next_action(down), None, T0)
+    since = {m.name: m.down_since for m in first.members}
+    assert since == {"c-a-0": "", "c-a-1": "2026-01-01T00:00:00Z", "c-a-2": ""}
+    later = T0 + timedelta(minutes=75)
+    again = build_status(down, next_action(down), first, later)
+    assert {m.name: m.down_since for m in again.members} == since  # the first sighting stays
+    assert "c-a-1 (down 1 h 15 min)" in conds(again)["Degraded"].message
+    up = build_status(observed([("a", 3, 3)]), None, again, later)
+    assert all(not m.down_since for m in up.members)
