@@ -1,4 +1,4 @@
-"""Which decommission intents a member's Pilot keeps when a new one is added (pure).
+"""Which intents a member's Pilot keeps when a new one is added (pure).
 
 The operator adds one intent per spec generation that asks for the member to
 leave (a user's retry after a refusal is a new generation, so a new id). A
@@ -11,11 +11,15 @@ member refused 16 times could never be asked again. What is kept:
   that left the ring for good (the pilot also keeps the outcome itself);
 
 and what goes: `Refused` and `Failed` intents, which a new generation replaces.
+
+A `Replace` intent is kept until it `Succeeded`: one per incarnation of the
+member (its id names the pod), so a pod that restarts mid-replacement finds
+it again and carries on.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 
 MAX_INTENTS = 16  # the Pilot CRD's maxItems for spec.intents
 FINISHED_FOR_NOTHING = frozenset({"Refused", "Failed"})
@@ -27,3 +31,16 @@ def with_new_intent(ids: Iterable[str], phases: Mapping[str, str], new: str) -> 
     phase as the pilot reported it (absent: not answered yet)."""
     kept = [i for i in ids if i != new and phases.get(i) not in FINISHED_FOR_NOTHING]
     return (*kept, new)[-MAX_INTENTS:]
+
+
+def with_replace(
+    replaces: Sequence[Mapping[str, str]],
+    phases: Mapping[str, str],
+    new: Mapping[str, str] | None = None,
+) -> list[Mapping[str, str]]:
+    """The Replace intents (id, address, hostID) to keep: those not
+    `Succeeded`, then `new` unless it is already there."""
+    kept = [r for r in replaces if phases.get(r["id"]) != "Succeeded"]
+    if new is not None and all(r["id"] != new["id"] for r in kept):
+        kept.append(new)
+    return kept

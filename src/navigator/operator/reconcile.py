@@ -62,7 +62,7 @@ from navigator.operator.decide import (
     Wait,
     next_action,
 )
-from navigator.operator.intents import with_new_intent
+from navigator.operator.intents import with_new_intent, with_replace
 from navigator.operator.kube import Kube, is_conflict, is_namespace_terminating
 from navigator.operator.leader import NotLeader
 from navigator.operator.lostvolume import lost_with, pinned_nodes
@@ -541,9 +541,7 @@ class Reconciler:
         live = world.pilots.get(member)
         status = _pilot_status(live)
         phases = {o.id: str(o.phase) for o in status.intents} if status else {}
-        replaces = [r for r in _replaces(live) if phases.get(r["id"]) != "Succeeded"]
-        if new_replace is not None and all(r["id"] != new_replace["id"] for r in replaces):
-            replaces.append(new_replace)
+        replaces = with_replace(_replaces(live), phases, new_replace)
         asked = [*ids, *(r["id"] for r in replaces)]
         manifest = build_pilot(
             world.cluster,

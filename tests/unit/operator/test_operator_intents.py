@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from navigator.operator.intents import MAX_INTENTS, with_new_intent
+from navigator.operator.intents import MAX_INTENTS, with_new_intent, with_replace
 
 pytestmark = pytest.mark.unit
 
@@ -48,3 +48,12 @@ def test_never_more_than_the_crd_allows_and_the_new_one_always_last(
     assert len(kept) <= MAX_INTENTS
     assert kept[-1] == "new"
     assert not {phases.get(i) for i in kept[:-1]} & {"Refused", "Failed"}
+
+
+def test_a_replace_intent_stays_until_it_succeeded() -> None:
+    r1 = {"id": "replace-a", "address": "10.0.0.1", "hostID": "h"}
+    r2 = {"id": "replace-b", "address": "10.0.0.1", "hostID": "h"}
+    assert with_replace([r1], {"replace-a": "Running"}, r2) == [r1, r2]
+    assert with_replace([r1], {"replace-a": "Succeeded"}, r2) == [r2]
+    assert with_replace([r1], {}, r1) == [r1]  # asked again: not twice
+    assert with_replace([r1], {"replace-a": "Succeeded"}) == []
