@@ -386,7 +386,7 @@ def rollout_status(observed: Observed, action: Action | None) -> RolloutStatus |
         current_member=action.member
         if isinstance(action, RestartMember)
         else (action.target if isinstance(action, Wait) else ""),
-        stalled=bool(_stalled(action)),
+        stalled=bool(_stalled(action)[0]),
     )
 
 

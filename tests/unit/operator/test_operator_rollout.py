@@ -108,6 +108,9 @@ def test_waits_for_the_restarted_member_to_serve() -> None:
     action = next_restart(obs)
     assert isinstance(action, Wait)
     assert (action.rule, action.target) == (p.RESTARTED_MEMBER_SERVES, "c-a-2")
+    status = build_status(obs, action, None, obs.now)
+    assert status.rollout is not None
+    assert not status.rollout.stalled  # waiting is not halting
 
 
 def test_a_stuck_pod_halts_the_rollout_at_the_canary() -> None:
