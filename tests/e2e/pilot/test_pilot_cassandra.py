@@ -70,11 +70,17 @@ def test_members_form_a_cluster_with_seeds_from_the_api(pilots: PilotCluster) ->
         assert facts["operationMode"] == "NORMAL"
         assert facts["releaseVersion"]
         assert facts["clusterName"] == "pilots"
+    # The first member founded the cluster, its own seed; the others seeded
+    # from the members the cluster recorded as joined, never from themselves.
     seed_ip = pilots.members[0].address
+    first = pilots.status(pilots.members[0])["start"]
+    assert (first["plan"], first["seeds"]) == ("Found", [seed_ip])
     for m in pilots.members[1:]:
-        log = m.log.read_text()
-        assert "seeds resolved" in log
-        assert seed_ip in log
+        start = pilots.status(m)["start"]
+        assert start["plan"] == "Join", start
+        assert seed_ip in start["seeds"]
+        assert m.address not in start["seeds"]
+        assert '"msg": "starting"' in m.log.read_text()
 
 
 def test_ready_means_up_normal(pilots: PilotCluster) -> None:
