@@ -28,6 +28,8 @@ from navigator.cassandra.profile import LOCAL_TEST
 from navigator.checker import DataChecker, Report, Settings
 from navigator.local import cluster
 from navigator.local.agent.fleet import NodeSet
+from navigator.testing.faults import FaultLog
+from navigator.testing.invariants import Invariants, Monitor
 from navigator.testing.operator import OperatorProcess
 from navigator.testing.pytest_plugin import LocalCluster, install_crds
 
@@ -248,3 +250,28 @@ def operator_env(
             check=False,
         )
         cluster.remove_nodes(local_cluster.config, bins=local_cluster.binaries, say=say)
+
+
+@contextmanager
+def guarded(env: Env, cluster: str, faults: FaultLog) -> Iterator[Monitor]:
+    """The operator's safety invariants (navigator.testing.invariants) watched
+    for the block; it fails on any violation. A pod deletion `faults` records
+    is the test's, not the operator's."""
+    inv = Invariants(cluster, excused=faults.excused)
+    monitor = Monitor(env.cluster.client, env.namespace, inv).start()
+    failed = True
+    try:
+        yield monitor
+        failed = False
+    finally:
+        violations = monitor.close()
+    if not failed:
+        assert not violations, "\n".join(str(v) for v in violations)
+
+
+def invariant_note(monitor: Monitor, faults: FaultLog) -> str:
+    counts = ", ".join(f"{rule} {n}" for rule, n in monitor.inv.counts.items())
+    return (
+        f"faults injected: {faults.summary()}; invariants checked ({counts} events):"
+        f" {len(monitor.inv.violations)} violations"
+    )
