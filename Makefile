@@ -38,11 +38,16 @@ cassandra: ## Fetch (or reuse cached) Cassandra and Jolokia; build the local ima
 
 .PHONY: test
 test: deps binaries cassandra ## Install everything the tests need, then run every tier (e2e: the representative subset)
-	@E2E_MARK='e2e and not full' bash hack/run-tests.sh $(TEST_TIERS)
+	@E2E_MARK='e2e and not full and not chaos' bash hack/run-tests.sh $(TEST_TIERS)
 
 .PHONY: e2e
 e2e: deps binaries cassandra ## Run the whole end-to-end tier (real Cassandra, incl. `full` tests) and print build/e2e/report.md
-	@bash hack/run-tests.sh e2e
+	@E2E_MARK='e2e and not chaos' bash hack/run-tests.sh e2e
+	@cat build/e2e/report.md 2>/dev/null || true
+
+.PHONY: chaos
+chaos: deps binaries cassandra ## The fault suite and a seeded mutation run (NAVIGATOR_CHAOS_MINUTES, default 30; NAVIGATOR_CHAOS_SEED replays)
+	@$(UV) run --locked pytest -m e2e -s tests/e2e/operator/test_faults.py tests/e2e/operator/test_mutation_run.py
 	@cat build/e2e/report.md 2>/dev/null || true
 
 .PHONY: unit

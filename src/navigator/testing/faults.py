@@ -198,16 +198,16 @@ class OperatorKiller(threading.Thread):
         super().__init__(daemon=True, name="operator-killer")
         self.operator, self.rng, self.log, self.between = operator, rng, log, between
         self.kills = 0
-        self._stop = threading.Event()
+        self._halt = threading.Event()
 
     def run(self) -> None:
-        while not self._stop.wait(self.rng.uniform(*self.between)):
+        while not self._halt.wait(self.rng.uniform(*self.between)):
             self.operator.kill()
             self.log.add("operator-kill", "operator", time.monotonic(), time.monotonic())
             self.kills += 1
             self.operator.start()
 
     def stop(self) -> int:
-        self._stop.set()
+        self._halt.set()
         self.join()
         return self.kills
