@@ -33,6 +33,7 @@ import pytest
 from navigator.operator.builders.revision import RESTARTED_AT_ANNOTATION
 from navigator.testing import faults as f
 from navigator.testing.faults import FaultLog, OperatorKiller
+from navigator.testing.invariants import Monitor
 from navigator.testing.members import eventually
 
 from .conftest import Env, guarded, invariant_note, is_settled, manifest, pool, writing
@@ -48,7 +49,14 @@ RNG = random.Random(SEED)
 DATA_DIR = "/var/lib/cassandra"
 
 
+# The invariants watched by the running scenario: waiting for the cluster to
+# settle fails as soon as one is broken, not when the wait times out.
+WATCHING: list[Monitor] = []
+
+
 def settled(env: Env, size: int = 3, *, rolled: bool = False) -> bool:
+    for monitor in WATCHING:
+        assert not (broken := monitor.violations()), "\n".join(map(str, broken))
     return is_settled(env.cassandra(NAME), size, rolled=rolled)
 
 
@@ -83,6 +91,7 @@ def scenario(
         writing(env, NAME, title, copies_may_miss=copies_may_miss, notes=notes),
         guarded(env, NAME, log) as monitor,
     ):
+        WATCHING[:] = [monitor]
         if kill_operator:
             killer.start()
         try:
@@ -99,6 +108,7 @@ def test_create_with_the_operator_killed_at_random_moments(operator_env: Env) ->
     killer = OperatorKiller(env.operator, RNG, log, between=(3.0, 15.0))
     started = time.monotonic()
     with guarded(env, NAME, log) as monitor:
+        WATCHING[:] = [monitor]
         killer.start()
         env.apply(manifest(NAME, [pool("rack1", 3)]))
         try:

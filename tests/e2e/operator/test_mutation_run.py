@@ -66,11 +66,15 @@ class Run:
     size: int = SMALLEST
     reads: int = 32
     steps: list[str] = field(default_factory=list)
+    monitor: Monitor | None = None
 
     def cluster(self) -> dict[str, Any]:
         return self.env.cassandra(NAME)
 
     def settled(self) -> bool:
+        """Settled to the spec; fails at once when an invariant broke."""
+        if self.monitor is not None:
+            assert not (broken := self.monitor.violations()), "\n".join(map(str, broken))
         return is_settled(self.cluster(), self.size, rolled=True)
 
     def patch(self, ops: list[dict[str, Any]]) -> None:
@@ -279,6 +283,7 @@ def test_mutation_run_with_faults(operator_env: Env, tmp_path: Any) -> None:
     started = time.monotonic()
     inv = Invariants(NAME, excused=run.log.excused)
     monitor = Monitor(env.cluster.client, env.namespace, inv).start()
+    run.monitor = monitor
     checker: DataChecker | None = None
     settle_times: list[float] = []
     try:
