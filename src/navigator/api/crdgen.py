@@ -24,7 +24,7 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
-from navigator.api import cassandra, pilot
+from navigator.api import admission, cassandra, pilot
 from navigator.api.common import GROUP, VERSION
 
 Schema = dict[str, Any]
@@ -225,12 +225,19 @@ def render(obj: Schema) -> str:
     return HEADER + yaml.safe_dump(obj, sort_keys=False, width=100)
 
 
+def render_all(objs: list[Schema]) -> str:
+    """Several objects in one file (the admission policy and its binding)."""
+    return HEADER + yaml.safe_dump_all(objs, sort_keys=False, width=100)
+
+
 def write(crd_dir: Path, doc: Path | None) -> None:
     from navigator.api.docs import api_reference
 
     crd_dir.mkdir(parents=True, exist_ok=True)
     for name, obj in all_crds().items():
         (crd_dir / name).write_text(render(obj))
+    # Cluster-scoped like the CRDs, so it is installed with them.
+    (crd_dir / admission.FILE).write_text(render_all(admission.manifests()))
     if doc is not None:
         doc.write_text(api_reference(all_crds()))
 
