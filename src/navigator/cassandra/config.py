@@ -81,6 +81,12 @@ def cassandra_yaml(node: NodeConfig) -> dict[str, Any]:
         "commitlog_sync": "periodic",
         "commitlog_sync_period": "10000ms",
         "commitlog_segment_size": "8MiB",
+        # A disk or commitlog failure (a full volume, an I/O error) ends the
+        # JVM, so the container restarts and says so (CrashLoopBackOff while
+        # it lasts), instead of Cassandra's default `stop`: a live JVM that
+        # serves nothing, which no liveness probe notices.
+        "disk_failure_policy": "die",
+        "commit_failure_policy": "die",
         **_small_machine_tuning(),
         **node.profile.cassandra_yaml,
     }

@@ -116,3 +116,12 @@ UL  10.250.0.3  98 KiB      16      100.0%            c2        rack1
         "10.250.0.2": "DN",
         "10.250.0.3": "UL",
     }
+
+
+def test_a_disk_or_commitlog_failure_ends_the_jvm() -> None:
+    """`die`, not Cassandra's `stop`: a stopped node keeps a live JVM that
+    serves nothing and passes liveness; a dead one is restarted (the fault
+    suite's full volume scenario)."""
+    settings = cassandra_yaml(NODE)
+    assert settings["disk_failure_policy"] == "die"
+    assert settings["commit_failure_policy"] == "die"
