@@ -152,16 +152,11 @@ def partitioned(pid: int, device: str = "eth0") -> Iterator[None]:
                 _in_netns(pid, "ip", "route", "replace", *route)
 
 
-def volume_path(pid: int, mount: str) -> Path:
-    """`mount` (a path inside the pod) as the host sees it through `pid`."""
-    return Path(f"/proc/{pid}/root") / mount.lstrip("/")
-
-
 @contextlib.contextmanager
-def volume_full(pid: int, mount: str, leave: int = 0) -> Iterator[Path]:
-    """Fill the file system of `mount` (inside the pod of `pid`) up to
-    `leave` free bytes with one preallocated file; remove it afterwards."""
-    root = volume_path(pid, mount)
+def volume_full(root: Path, leave: int = 0) -> Iterator[Path]:
+    """Fill the file system mounted at `root` (a volume as the host sees it:
+    the local provisioner's PV path, which outlives the pod's processes) up
+    to `leave` free bytes with one file; remove it afterwards."""
     filler = root / FILLER
     st = os.statvfs(root)
     free = st.f_bavail * st.f_frsize

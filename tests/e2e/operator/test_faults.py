@@ -26,6 +26,7 @@ import random
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -46,7 +47,6 @@ MEMBERS = [f"{STS}-{k}" for k in range(3)]
 JOIN = 420.0
 SEED = int(os.environ.get("NAVIGATOR_CHAOS_SEED", "14"))
 RNG = random.Random(SEED)
-DATA_DIR = "/var/lib/cassandra"
 
 
 # The invariants watched by the running scenario: waiting for the cluster to
@@ -222,9 +222,13 @@ def test_a_full_volume_then_freed_loses_nothing(operator_env: Env) -> None:
         log,
         notes,
     ):
-        pid = f.require(procs(env, victim).pilot, f"the pilot of {victim}")
+        claim = env.get("pvc", f"data-{victim}")
+        pv = env.get("pv", claim["spec"]["volumeName"])
         restarts_before = restarts(env, victim)
-        with log.during("disk-full", victim), f.volume_full(pid, DATA_DIR) as filler:
+        with (
+            log.during("disk-full", victim),
+            f.volume_full(Path(pv["spec"]["local"]["path"])) as filler,
+        ):
             time.sleep(60)
             notes.append(
                 f"filler {filler.stat().st_size / 2**20:.0f} MiB; {victim} Ready after 60 s:"
