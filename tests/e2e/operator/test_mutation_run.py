@@ -146,10 +146,11 @@ def kill_leader(run: Run) -> str:
     leader = run.leader()
     if leader is None:
         return "no leader to kill"
+    killed = leader.current_identity
     leader.kill()
-    run.log.add("operator-kill", leader.current_identity, time.monotonic(), time.monotonic())
+    run.log.add("operator-kill", killed, time.monotonic(), time.monotonic())
     leader.start()
-    return f"SIGKILL {leader.current_identity}"
+    return f"SIGKILL {killed} (back as {leader.current_identity})"
 
 
 def stop_leader(run: Run) -> str:
