@@ -111,6 +111,13 @@ def restart(run: Run) -> None:
         "annotate", "cassandracluster", NAME,
         f"{RESTARTED_AT_ANNOTATION}=chaos-{SEED}-{len(run.steps)}", "--overwrite",
     )  # fmt: skip
+    # An annotation does not bump the generation: until the operator has seen
+    # it the status still looks settled. Wait for the rollout to show.
+    eventually(
+        lambda: not is_settled(run.cluster(), run.size, rolled=True),
+        timeout=120,
+        what="the operator to start the restart",
+    )
 
 
 def pause_then_unpause(run: Run) -> None:
