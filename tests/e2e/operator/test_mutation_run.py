@@ -303,6 +303,8 @@ def test_mutation_run_with_faults(operator_env: Env, tmp_path: Any) -> None:
         while time.monotonic() < deadline:
             settle_times.append(step(run))
             assert not monitor.violations(), monitor.violations()
+        # The cluster settles to the spec after the last change.
+        eventually(run.settled, timeout=SETTLE, interval=2, what="the last change to settle")
     finally:
         violations = monitor.close()
         second.stop()
