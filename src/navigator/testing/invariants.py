@@ -31,6 +31,7 @@ checked by the suites themselves (`is_settled`, the data checker).
 from __future__ import annotations
 
 import bisect
+import contextlib
 import functools
 import logging
 import threading
@@ -298,6 +299,22 @@ def feed(inv: Invariants, kind: str, kind_of_event: str, obj: Mapping[str, Any],
         inv.pilot(_rev(obj), name, intents, outcomes, mode, at)
 
 
+def warm_decoder(resource: Any) -> None:
+    """Build msgspec's decoder for `resource` in this thread. msgspec builds
+    a type's decoder on first use and caches it on the type; two threads
+    doing that for the same type at once crashed the test process
+    (a segmentation fault in `get_class_annotations` while four watches
+    decoded their first objects). Built once here, the watch threads only
+    read the cache."""
+    import msgspec
+    from lightkube.core.decoders import decode_object
+
+    body = b'{"apiVersion": "v1", "kind": "Warm", "metadata": {"name": "warm"}}'
+    # The decoder exists after the call, whatever this body lacked.
+    with contextlib.suppress(msgspec.ValidationError, TypeError, ValueError):
+        decode_object(body, resource)
+
+
 class Monitor:
     """Watches the namespace's StatefulSets, Pods, Pilots and CassandraClusters
     and feeds every version to `Invariants` (one thread per kind, one ticker
@@ -318,6 +335,8 @@ class Monitor:
         self.events = 0
 
     def start(self) -> Monitor:
+        for kind in self.KINDS:
+            warm_decoder(self._resource(kind))
         for thread in self._threads:
             thread.start()
         return self
