@@ -43,6 +43,9 @@ class NodeConfig:
     conf: Path | None = None
     logs: Path | None = None
     profile: Profile = PRODUCTION
+    # Clients log in (PasswordAuthenticator) and roles carry permissions
+    # (CassandraAuthorizer); off, anyone who reaches the node may do anything.
+    auth: bool = False
 
     @property
     def conf_dir(self) -> Path:
@@ -88,6 +91,7 @@ def cassandra_yaml(node: NodeConfig) -> dict[str, Any]:
         "disk_failure_policy": "die",
         "commit_failure_policy": "die",
         **_small_machine_tuning(),
+        **auth_settings(node.auth),
         **node.profile.cassandra_yaml,
     }
 
@@ -110,8 +114,21 @@ def _small_machine_tuning() -> dict[str, Any]:
         "compaction_throughput": "0MiB/s",
         "hinted_handoff_enabled": True,
         "dynamic_snitch": False,
-        "authenticator": "AllowAllAuthenticator",
-        "authorizer": "AllowAllAuthorizer",
+    }
+
+
+def auth_settings(enabled: bool) -> dict[str, Any]:
+    """Who may connect and what roles may do."""
+    if not enabled:
+        return {
+            "authenticator": "AllowAllAuthenticator",
+            "authorizer": "AllowAllAuthorizer",
+            "role_manager": "CassandraRoleManager",
+        }
+    return {
+        "authenticator": "PasswordAuthenticator",
+        "authorizer": "CassandraAuthorizer",
+        "role_manager": "CassandraRoleManager",
     }
 
 

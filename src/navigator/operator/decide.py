@@ -13,8 +13,13 @@ Order (each step returns when it has something to say):
    (`navigator.operator.replace`);
 5. a member whose pod runs another revision than its pool's → the rollout
    (`navigator.operator.rollout`): `RestartMember`, one at a time, or `Wait`;
+5½. a system keyspace (system_auth & co.) not replicated for the spec's
+   size → `ReplicateSystemKeyspaces`, before members join or leave
+   (`navigator.operator.auth`);
 6. a pool below its spec → `ScaleOut` by one, if every rule allows it (a
    pool added to a running cluster grows this way too);
+6½. every pool at its spec's size, auth on, and the superuser not verified
+   for the Secret as it is now → `SetUpSuperuser` (`navigator.operator.auth`);
 7. a pool removed from the spec (`PoolState.removed`) → its members leave
    like a scale-in to 0 (step 8's gates and `NeverJoined` shortcut, highest
    ordinal first), behind `PoolRemovalKeepsReplication`: removing the whole
@@ -51,6 +56,7 @@ from navigator.operator.actions import (
     ScaleOut,
     Wait,
 )
+from navigator.operator.auth import superuser_step, system_keyspaces_step
 from navigator.operator.observed import Member, Observed, PoolState
 from navigator.operator.replace import next_replacement
 from navigator.operator.rollout import next_restart
@@ -91,7 +97,9 @@ def next_action(observed: Observed) -> Action | None:
         _running_decommission,
         next_replacement,
         next_restart,
+        system_keyspaces_step,
         _scale_out,
+        superuser_step,
         _remove_pool,
         _scale_in,
     )

@@ -208,4 +208,8 @@ def test_revision_is_stamped_and_read_by_the_pilot() -> None:
         f"metadata.annotations['{REVISION_ANNOTATION}']"
     )
     assert env["POD_UID"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.uid"
-    assert json.loads(env["NAVIGATOR_CONFIG"]["value"]) == {"cassandraYaml": {}, "jvmOptions": []}
+    assert json.loads(env["NAVIGATOR_CONFIG"]["value"]) == {
+        "cassandraYaml": {},
+        "jvmOptions": [],
+        "auth": True,
+    }

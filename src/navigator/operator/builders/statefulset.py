@@ -84,7 +84,11 @@ def config_json(cluster: CassandraCluster) -> str:
     """The user's configuration for the pilot, canonical JSON (a change of it
     is a change of the pod template, hence a rollout)."""
     config = cluster.spec.config
-    body = {"cassandraYaml": config.cassandra_yaml, "jvmOptions": list(config.jvm_options)}
+    body = {
+        "cassandraYaml": config.cassandra_yaml,
+        "jvmOptions": list(config.jvm_options),
+        "auth": cluster.spec.auth.enabled,
+    }
     return json.dumps(body, sort_keys=True, separators=(",", ":"))
 
 
