@@ -18,8 +18,6 @@ Order (each step returns when it has something to say):
    (`navigator.operator.auth`);
 6. a pool below its spec → `ScaleOut` by one, if every rule allows it (a
    pool added to a running cluster grows this way too);
-6½. every pool at its spec's size, auth on, and the superuser not verified
-   for the Secret as it is now → `SetUpSuperuser` (`navigator.operator.auth`);
 7. a pool removed from the spec (`PoolState.removed`) → its members leave
    like a scale-in to 0 (step 8's gates and `NeverJoined` shortcut, highest
    ordinal first), behind `PoolRemovalKeepsReplication`: removing the whole
@@ -32,7 +30,11 @@ Order (each step returns when it has something to say):
    but if that member never joined the ring (`NeverJoined`: no host ID, and
    every node in every other member's ring is another member), `ScaleIn`
    right away: it holds no data, and a member stuck before joining (a pod
-   that cannot start) could never be decommissioned.
+   that cannot start) could never be decommissioned;
+9. nothing else to do, auth on, and the superuser not verified for the
+   Secret as it is now → `SetUpSuperuser` (`navigator.operator.auth`), or
+   `Wait` on a Secret that cannot be used. Last, so a superuser that
+   cannot be set up (a wrong password in a named Secret) holds nothing up.
 
 Nothing lowers `replicas` except step 3 and a member that never joined in
 steps 7 and 8, so no member is removed before it left the ring or was shown never
@@ -99,9 +101,9 @@ def next_action(observed: Observed) -> Action | None:
         next_restart,
         system_keyspaces_step,
         _scale_out,
-        superuser_step,
         _remove_pool,
         _scale_in,
+        superuser_step,
     )
     for step in steps:
         if (action := step(observed)) is not None:

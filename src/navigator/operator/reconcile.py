@@ -367,8 +367,7 @@ class Reconciler:
                 grown = await self.expand_storage(world)
                 if grown.decide_again:
                     return AFTER_ACTION
-                if await self.ensure_secret(world):
-                    return AFTER_ACTION
+                await self.ensure_secret(world)
                 await self.converge(world, observed)
                 outcome = await self.act(world, observed, action) or outcome
                 action = action or grown.wait
@@ -437,8 +436,9 @@ class Reconciler:
 
     async def ensure_secret(self, world: World) -> bool:
         """Create the generated superuser Secret if it is missing (never
-        overwrite one: its password may already be the superuser's).
-        Returns whether it was created (the pass then starts again)."""
+        overwrite one: its password may already be the superuser's). The
+        next pass reads it; nothing in this one needs it yet (the superuser
+        is set up last). Returns whether it was created."""
         if not generates_secret(world.cluster) or world.secret is not None:
             return False
         password = secrets.token_urlsafe(24)
