@@ -28,12 +28,12 @@ from typing import Any
 from navigator.api.cassandra import AuthStatus, CassandraCluster, CassandraClusterSpec
 from navigator.operator import predicates as p
 from navigator.operator.actions import Action, ReplicateSystemKeyspaces, SetUpSuperuser, Wait
-from navigator.operator.observed import Observed
+from navigator.operator.observed import Member, Observed
 from navigator.pilot.cassandra.facts import Replication
 
 # Replicated keyspaces Cassandra creates itself, with too small or
 # rack-unaware defaults (SimpleStrategy 1 for system_auth).
-SYSTEM_KEYSPACES = ("system_auth", "system_distributed", "system_traces")
+SYSTEM_KEYSPACES = p.MANAGED_SYSTEM_KEYSPACES
 MAX_SYSTEM_RF = 3
 NETWORK_TOPOLOGY = "NetworkTopologyStrategy"
 USERNAME_KEY, PASSWORD_KEY = "username", "password"
@@ -81,18 +81,24 @@ def desired_factors(spec: CassandraClusterSpec) -> tuple[tuple[str, int], ...]:
     return tuple((dc, min(MAX_SYSTEM_RF, n)) for dc, n in sorted(sizes.items()) if n > 0)
 
 
-def misreplicated(
+def raised(
     keyspaces: Mapping[str, Replication], factors: tuple[tuple[str, int], ...]
-) -> tuple[str, ...]:
-    """The system keyspaces the members report with another replication
-    (only those reported: a keyspace nobody reported yet is not judged)."""
-    wanted = dict(factors)
-    return tuple(
-        name
-        for name in SYSTEM_KEYSPACES
-        if (ks := keyspaces.get(name)) is not None
-        and (ks.strategy != NETWORK_TOPOLOGY or dict(ks.factors) != wanted)
-    )
+) -> dict[str, tuple[tuple[str, int], ...]]:
+    """The system keyspaces to raise to `factors` (not NetworkTopologyStrategy
+    yet, or below `factors` in a datacenter), each with its new factors: the
+    higher of its own and `factors` in each datacenter (lowering is
+    `lowered`'s, right before a decommission). Only keyspaces the members
+    reported are judged."""
+    out = {}
+    for name in SYSTEM_KEYSPACES:
+        ks = keyspaces.get(name)
+        if ks is None:
+            continue
+        now = dict(ks.factors) if ks.strategy == NETWORK_TOPOLOGY else {}
+        new = {**now, **{dc: max(rf, now.get(dc, 0)) for dc, rf in factors}}
+        if ks.strategy != NETWORK_TOPOLOGY or new != now:
+            out[name] = tuple(sorted(new.items()))
+    return out
 
 
 def secret_problem(secret: Mapping[str, Any] | None, name: str) -> str:
@@ -167,17 +173,44 @@ def auth_status(view: AuthView, outcome: AuthOutcome, previous: AuthStatus | Non
 
 
 def system_keyspaces_step(observed: Observed) -> Action | None:
-    """Replicate the system keyspaces for the spec's size, before members join
-    or leave. Needs every member Up/Normal (an ALTER reaches them by schema)."""
+    """Raise the system keyspaces' replication for the spec's size, before
+    members join. Needs every member Up/Normal (an ALTER reaches them by
+    schema). Keyspaces needing the same factors go in one action."""
     if observed.auth is None:
         return None
     factors = desired_factors(observed.spec)
-    wrong = misreplicated(p.keyspaces(observed), factors)
-    if not wrong or not factors:
+    todo = raised(p.keyspaces(observed), factors) if factors else {}
+    if not todo:
         return None
     if block := p.all_members_up_normal(observed):
-        return Wait(block.rule, block.reason, "ReplicateSystemKeyspaces", ", ".join(wrong))
-    return ReplicateSystemKeyspaces(wrong, factors)
+        return Wait(block.rule, block.reason, "ReplicateSystemKeyspaces", ", ".join(todo))
+    first = next(iter(todo.values()))
+    return ReplicateSystemKeyspaces(tuple(k for k, f in todo.items() if f == first), first)
+
+
+def lowered(observed: Observed, leaving: Member) -> Action | None:
+    """Before a decommission every other rule allows: the system keyspaces
+    whose replication in the leaving member's datacenter exceeds the members
+    that stay there are lowered to the spec's size (Cassandra refuses the
+    decommission otherwise). Only then, so a scale-in refused for another
+    reason lowers nothing."""
+    if observed.auth is None:
+        return None
+    dc = leaving.datacenter
+    remaining = sum(1 for m in observed.members() if m.datacenter == dc) - 1
+    target = min(dict(desired_factors(observed.spec)).get(dc, 0), remaining)
+    found = p.keyspaces(observed)
+    short = {}
+    for name in SYSTEM_KEYSPACES:
+        ks = found.get(name)
+        if ks is None or ks.in_datacenter(dc) <= remaining:
+            continue
+        now = dict(ks.factors) if ks.strategy == NETWORK_TOPOLOGY else {}
+        short[name] = tuple(sorted({**now, dc: max(target, 1)}.items()))
+    if not short:
+        return None
+    first = next(iter(short.values()))
+    return ReplicateSystemKeyspaces(tuple(k for k, f in short.items() if f == first), first)
 
 
 def superuser_step(observed: Observed) -> Action | None:

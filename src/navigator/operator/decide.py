@@ -13,9 +13,10 @@ Order (each step returns when it has something to say):
    (`navigator.operator.replace`);
 5. a member whose pod runs another revision than its pool's → the rollout
    (`navigator.operator.rollout`): `RestartMember`, one at a time, or `Wait`;
-5½. a system keyspace (system_auth & co.) not replicated for the spec's
-   size → `ReplicateSystemKeyspaces`, before members join or leave
-   (`navigator.operator.auth`);
+5½. a system keyspace (system_auth & co.) replicated below the spec's size
+   → `ReplicateSystemKeyspaces`, raised before members join
+   (`navigator.operator.auth`; lowered in steps 7 and 8, right before a
+   decommission that every other rule allows);
 6. a pool below its spec → `ScaleOut` by one, if every rule allows it (a
    pool added to a running cluster grows this way too);
 7. a pool removed from the spec (`PoolState.removed`) → its members leave
@@ -58,7 +59,7 @@ from navigator.operator.actions import (
     ScaleOut,
     Wait,
 )
-from navigator.operator.auth import superuser_step, system_keyspaces_step
+from navigator.operator.auth import lowered, superuser_step, system_keyspaces_step
 from navigator.operator.observed import Member, Observed, PoolState
 from navigator.operator.replace import next_replacement
 from navigator.operator.rollout import next_restart
@@ -188,6 +189,8 @@ def _remove_pool(observed: Observed) -> Action | None:
     blocks += [gate(observed, victim) for gate in DECOMMISSION_GATES]
     if block := next((b for b in blocks if b is not None), None):
         return Wait(block.rule, block.reason, REMOVE_POOL, state.name)
+    if lower := lowered(observed, victim):
+        return lower
     return RequestDecommission(state.name, victim.name, observed.intent_id, pool_removal=True)
 
 
@@ -206,6 +209,8 @@ def _scale_in(observed: Observed) -> Action | None:
     blocks += [gate(observed, victim) for gate in DECOMMISSION_GATES]
     if block := next((b for b in blocks if b is not None), None):
         return Wait(block.rule, block.reason, "ScaleIn", victim.name)
+    if lower := lowered(observed, victim):
+        return lower
     return RequestDecommission(state.name, victim.name, observed.intent_id)
 
 

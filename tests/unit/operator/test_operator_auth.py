@@ -222,3 +222,31 @@ def test_cql_identifiers_and_masking() -> None:
     assert quote_identifier("navigator_superuser") == '"navigator_superuser"'
     assert quote_identifier('a"b') == '"a""b"'
     assert _mask("bad password hunter2 here", ["hunter2"]) == "bad password *** here"
+
+
+def test_a_scale_in_refused_for_a_user_keyspace_lowers_nothing() -> None:
+    """RF 3 for the user's keyspace: three members cannot become two, and the
+    system keyspaces keep their replication (nothing was going to leave)."""
+    obs = with_keyspaces(
+        observed([("r1", 2, 3)]),
+        [
+            *system(3),
+            Keyspace(name="ks", strategy="NetworkTopologyStrategy", replication={"dc1": 3}),
+        ],
+        ON,
+    )
+    action = next_action(obs)
+    assert isinstance(action, Wait)
+    assert action.rule == "DecommissionKeepsReplicationFactor"
+    assert "system_auth" not in action.reason
+
+
+def test_raising_never_lowers_another_datacenter() -> None:
+    obs = observed([("r1", 3, 1)])
+    auth = [
+        Keyspace(
+            name="system_auth", strategy="NetworkTopologyStrategy", replication={"dc1": 1, "dc2": 3}
+        )
+    ]
+    action = next_action(with_keyspaces(obs, auth, ON))
+    assert action == ReplicateSystemKeyspaces(("system_auth",), (("dc1", 3), ("dc2", 3)))
