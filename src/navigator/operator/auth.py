@@ -221,6 +221,8 @@ def superuser_step(observed: Observed) -> Action | None:
         return None
     if any(s.replicas != s.pool.replicas for s in observed.pools if not s.removed):
         return None
+    if next(observed.members(), None) is None:
+        return None  # no member to log in to
     secret = view.secret
     if secret.problem:
         reason = f"{secret.problem}: spec.auth.superuserSecretName must name a Secret"

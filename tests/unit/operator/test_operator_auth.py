@@ -250,3 +250,7 @@ def test_raising_never_lowers_another_datacenter() -> None:
     ]
     action = next_action(with_keyspaces(obs, auth, ON))
     assert action == ReplicateSystemKeyspaces(("system_auth",), (("dc1", 3), ("dc2", 3)))
+
+
+def test_no_member_no_superuser() -> None:
+    assert next_action(with_keyspaces(observed([("r1", 0, 0)]), [], ON)) is None
