@@ -206,7 +206,10 @@ def lowered(observed: Observed, leaving: Member) -> Action | None:
         if ks is None or ks.in_datacenter(dc) <= remaining:
             continue
         now = dict(ks.factors) if ks.strategy == NETWORK_TOPOLOGY else {}
-        short[name] = tuple(sorted({**now, dc: max(target, 1)}.items()))
+        # A datacenter left with no member replicates nothing any more.
+        new = {k: v for k, v in {**now, dc: target}.items() if v > 0}
+        if new:
+            short[name] = tuple(sorted(new.items()))
     if not short:
         return None
     first = next(iter(short.values()))

@@ -385,7 +385,10 @@ class Reconciler:
                 raise
             log.info("namespace %s is being deleted: %s/%s left alone", namespace, namespace, name)
             return None
-        if isinstance(action, Wait) or outcome.message:
+        # After an ALTER, the pilots' facts show the new replication within a
+        # heartbeat or two (and a Pilot's change wakes us sooner): deciding on
+        # the old facts at once would only ALTER again.
+        if isinstance(action, Wait | ReplicateSystemKeyspaces) or outcome.message:
             return AFTER_WAIT
         return AFTER_ACTION if action is not None and not world.cluster.spec.paused else None
 
