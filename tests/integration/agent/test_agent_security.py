@@ -175,3 +175,48 @@ def test_fs_group_makes_volumes_writable_for_a_non_root_user(
     assert (written.st_uid, written.st_gid) == (1000, 2000)  # setgid: the group is inherited
     assert (volume / "dir").stat().st_gid == 2000
     assert ready["status"]["containerStatuses"][0]["restartCount"] == 0
+
+
+def test_a_volume_written_by_root_becomes_writable_for_the_fs_group(
+    agents: Agents, namespace: str
+) -> None:
+    """An upgrade from root pods: what a root container wrote (root's files,
+    0644 and 0755) a non-root pod with fsGroup may then change, after one
+    walk of the volume (OnRootMismatch sees the root's group is not right)."""
+    claim = {
+        "apiVersion": "v1",
+        "kind": "PersistentVolumeClaim",
+        "metadata": {"name": "old"},
+        "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "300Mi"}}},
+    }
+    mounts = [{"name": "data", "mountPath": "/data"}]
+    volumes = [{"name": "data", "persistentVolumeClaim": {"claimName": "old"}}]
+    as_root = web_container(
+        command=["sh", "-c", "umask 022; mkdir -p /data/d && echo root > /data/d/f && echo done"],
+        volumeMounts=mounts,
+    )
+    agents.apply(namespace, claim, pod_manifest("before", as_root, restartPolicy="Never",
+                                                 volumes=volumes))  # fmt: skip
+
+    def phase(name: str) -> str:
+        return str((agents.pod(namespace, name) or {}).get("status", {}).get("phase"))
+
+    eventually(lambda: phase("before") == "Succeeded", timeout=60)
+    agents.cluster.kubectl("delete", "pod", "before", "-n", namespace, "--wait=true")
+    non_root = web_container(
+        command=["sh", "-c", "echo more >> /data/d/f && touch /data/d/g && cat /data/d/f"],
+        securityContext=RESTRICTED,
+        volumeMounts=mounts,
+    )
+    after = pod_manifest(
+        "after",
+        non_root,
+        restartPolicy="Never",
+        volumes=volumes,
+        securityContext={"runAsUser": 999, "runAsGroup": 999, "fsGroup": 999,
+                         "fsGroupChangePolicy": "OnRootMismatch"},
+    )  # fmt: skip
+    agents.apply(namespace, after)
+    eventually(lambda: phase("after") in ("Succeeded", "Failed"), timeout=60)
+    assert logs(agents, namespace, "after").split() == ["root", "more"]
+    assert phase("after") == "Succeeded"
