@@ -65,11 +65,11 @@ class FaultLog:
 
     def excused(self, member: str, at: float, slack: float = 5.0) -> bool:
         """Whether a pod deletion of `member` at `at` was the test's own (a
-        `pod-delete` or `node-*` fault on it, around that time)."""
+        `pod-delete` or `volume-delete` fault on it, around that time)."""
         with self._lock:
             return any(
                 f.target == member
-                and f.kind in ("pod-delete", "node-stop", "node-delete", "volume-delete")
+                and f.kind in ("pod-delete", "volume-delete")
                 and f.started - slack <= at <= (f.ended or at) + slack
                 for f in self.faults
             )

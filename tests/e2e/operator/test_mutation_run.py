@@ -111,6 +111,13 @@ def restart(run: Run) -> None:
         "annotate", "cassandracluster", NAME,
         f"{RESTARTED_AT_ANNOTATION}=chaos-{SEED}-{len(run.steps)}", "--overwrite",
     )  # fmt: skip
+    # An annotation does not bump the generation: until the operator has seen
+    # it the status still looks settled. Wait for the rollout to show.
+    eventually(
+        lambda: not is_settled(run.cluster(), run.size, rolled=True),
+        timeout=120,
+        what="the operator to start the restart",
+    )
 
 
 def pause_then_unpause(run: Run) -> None:
@@ -146,10 +153,11 @@ def kill_leader(run: Run) -> str:
     leader = run.leader()
     if leader is None:
         return "no leader to kill"
+    killed = leader.current_identity
     leader.kill()
-    run.log.add("operator-kill", leader.current_identity, time.monotonic(), time.monotonic())
+    run.log.add("operator-kill", killed, time.monotonic(), time.monotonic())
     leader.start()
-    return f"SIGKILL {leader.current_identity}"
+    return f"SIGKILL {killed} (back as {leader.current_identity})"
 
 
 def stop_leader(run: Run) -> str:
@@ -171,34 +179,28 @@ def _victim(run: Run) -> tuple[str, f.PodProcesses] | None:
     return member, f.pod_processes(run.env.namespace, member)
 
 
-def stop_pilot(run: Run) -> str:
+def _hold(run: Run, kind: str, seconds: float, fault: Callable[[f.PodProcesses], Any]) -> str:
+    """Hold `fault` (a context manager made from a random member's
+    processes; None: that member has no such process now) for `seconds`."""
     got = _victim(run)
-    if got is None or got[1].pilot is None:
-        return "no pilot to stop"
-    member, procs = got
-    with run.log.during("pilot-stop", member), f.stopped(procs.pilot or 0):
-        time.sleep(20)
-    return f"SIGSTOP pilot {member} 20 s"
+    held = fault(got[1]) if got is not None else None
+    if got is None or held is None:
+        return f"no member to {kind}"
+    with run.log.during(kind, got[0]), held:
+        time.sleep(seconds)
+    return f"{kind} {got[0]} {seconds:.0f} s"
+
+
+def stop_pilot(run: Run) -> str:
+    return _hold(run, "pilot-stop", 20, lambda p: p.pilot and f.stopped(p.pilot))
 
 
 def stop_jvm(run: Run) -> str:
-    got = _victim(run)
-    if got is None or got[1].database is None:
-        return "no JVM to stop"
-    member, procs = got
-    with run.log.during("jvm-stop", member), f.stopped(procs.database or 0):
-        time.sleep(15)
-    return f"SIGSTOP JVM {member} 15 s"
+    return _hold(run, "jvm-stop", 15, lambda p: p.database and f.stopped(p.database))
 
 
 def partition(run: Run) -> str:
-    got = _victim(run)
-    if got is None or got[1].pilot is None:
-        return "no member to partition"
-    member, procs = got
-    with run.log.during("partition", member), f.partitioned(procs.pilot or 0):
-        time.sleep(20)
-    return f"partition {member} 20 s"
+    return _hold(run, "partition", 20, lambda p: p.pilot and f.partitioned(p.pilot))
 
 
 def delete_pod(run: Run) -> str:
@@ -295,6 +297,8 @@ def test_mutation_run_with_faults(operator_env: Env, tmp_path: Any) -> None:
         while time.monotonic() < deadline:
             settle_times.append(step(run))
             assert not monitor.violations(), monitor.violations()
+        # The cluster settles to the spec after the last change.
+        eventually(run.settled, timeout=SETTLE, interval=2, what="the last change to settle")
     finally:
         violations = monitor.close()
         second.stop()

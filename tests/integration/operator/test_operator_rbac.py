@@ -187,6 +187,9 @@ async def test_operator_runs_a_cluster_with_its_own_service_account(
     names = [f"{NAME}-rack1-0", leaving]
 
     async def intent() -> str:
+        # The pilots keep reporting meanwhile, as real ones do: the member
+        # last added may have had no pod yet when `grow_to` returned.
+        await report(aclient, namespace, names)
         pilot: Any = await aclient.get(PilotResource, leaving, namespace=namespace)
         return str(pilot.spec["intents"][0]["id"])
 
