@@ -153,6 +153,21 @@ def system_properties(node: NodeConfig) -> list[str]:
     ]
 
 
+def written_paths(node: NodeConfig) -> list[str]:
+    """Where the JVM writes besides the data and log directories, pointed at
+    places a non-root user may write: heap dumps and crash reports go to the
+    log directory (the JVM's default is its working directory, `/` in a pod),
+    and JNA unpacks its native library into /tmp (its default is under the
+    user's home, which the database's user may not have; without JNA
+    Cassandra refuses to start). Given before the image's and the user's JVM
+    options, which may override them."""
+    return [
+        f"-XX:HeapDumpPath={node.log_dir}",
+        f"-XX:ErrorFile={node.log_dir}/hs_err_pid%p.log",
+        "-Djna.tmpdir=/tmp",
+    ]
+
+
 def daemon_command(
     node: NodeConfig,
     *,
@@ -167,6 +182,7 @@ def daemon_command(
     options = [opt for opt in jvm_options if not opt.startswith(("-Xms", "-Xmx"))]
     return [
         java,
+        *written_paths(node),
         *options,
         *heap,
         *agent,

@@ -164,6 +164,24 @@ def test_create_three_members_reaches_available(operator_env: Env) -> None:
     assert sorted(p["metadata"]["name"] for p in pods) == [f"{STS}-{i}" for i in range(3)]
     # One member per node (the default anti-affinity): a node lost is one replica.
     assert len({p["spec"]["nodeName"] for p in pods}) == 3
+    # Non-root pods (issue 15): every Cassandra JVM and its pilot run as the
+    # cassandra user, seen from the host, with no capabilities, no way to gain
+    # privileges and the RuntimeDefault seccomp filter.
+    for p in pods:
+        jvm = cassandra_pid(p["metadata"]["name"])
+        pilot = int(proc_status(jvm)["PPid"])
+        for pid in (jvm, pilot):
+            st = proc_status(pid)
+            assert st["Uid"].split() == ["999"] * 4, (p["metadata"]["name"], pid, st["Uid"])
+            assert st["Gid"].split() == ["999"] * 4, (p["metadata"]["name"], pid, st["Gid"])
+            assert int(st["CapEff"], 16) == int(st["CapBnd"], 16) == 0
+            assert (st["NoNewPrivs"], st["Seccomp"]) == ("1", "2")
+
+
+def proc_status(pid: int) -> dict[str, str]:
+    """/proc/<pid>/status, read on the host."""
+    text = Path(f"/proc/{pid}/status").read_text()
+    return {k: v.strip() for k, v in (line.split(":", 1) for line in text.splitlines())}
 
 
 def cql_login(address: str, login: tuple[str, str] | None) -> Any:
