@@ -30,15 +30,16 @@ last=""
 while :; do
   line="$(kubectl -n "${namespace}" get cassandracluster "${cluster_name}" -o jsonpath='{.status.phase} {.status.readyMembers} {.status.operation.type} {.status.operation.target} {.status.operation.blockedBy.rule}' 2>/dev/null || true)"
   # A status is only an answer once it describes the spec just applied.
-  generations="$(kubectl -n "${namespace}" get cassandracluster "${cluster_name}" -o jsonpath='{.metadata.generation} {.status.observedGeneration}' 2>/dev/null || true)"
+  generations="$(kubectl -n "${namespace}" get cassandracluster "${cluster_name}" -o jsonpath='{.metadata.generation} {.status.observedGeneration} {.status.auth.ready}' 2>/dev/null || true)"
   elapsed=$(( $(date +%s) - start ))
   if [[ "${line}" != "${last}" ]]; then
     printf '  [%4ss] %s\n' "${elapsed}" "${line:-waiting for the operator}"
     last="${line}"
   fi
   phase="${line%% *}"
-  read -r generation observed <<<"${generations:-x y}"
-  if [[ "${phase}" == "Ready" && "${generation}" == "${observed}" ]]; then break; fi
+  read -r generation observed auth_ready <<<"${generations:-x y}"
+  # Ready, the spec observed, and the superuser set up (clients can log in).
+  if [[ "${phase}" == "Ready" && "${generation}" == "${observed}" && "${auth_ready}" == "true" ]]; then break; fi
   if (( elapsed > timeout_s )); then
     echo "the cluster is not Ready after ${timeout_s}s; what it says:" >&2
     kubectl -n "${namespace}" describe cassandracluster "${cluster_name}" >&2
@@ -58,9 +59,12 @@ cat <<MSG
   the cluster:       kubectl get cassandraclusters,pods,pilots
                      uv run navigator status ${cluster_name}          (add -w to follow it)
                      kubectl describe cassandracluster ${cluster_name}
-  connect (CQL):     uvx --from cqlsh cqlsh ${seed_ip} 9042
+  log in:            auth is on; the superuser is in Secret ${cluster_name}-superuser (docs/security.md)
+                     user=\$(kubectl get secret ${cluster_name}-superuser -o jsonpath='{.data.username}' | base64 -d)
+                     export NAVIGATOR_CQL_PASSWORD=\$(kubectl get secret ${cluster_name}-superuser -o jsonpath='{.data.password}' | base64 -d)
+  connect (CQL):     uvx --from cqlsh cqlsh -u "\$user" -p "\$NAVIGATOR_CQL_PASSWORD" ${seed_ip} 9042
                      (any member's pod IP works; the host reaches pod IPs directly)
-  write and check:   uv run navigator check-data --contact-points ${seed_ip} --duration 30
+  write and check:   uv run navigator check-data --contact-points ${seed_ip} --username "\$user" --duration 30
   scale out/in:      kubectl patch cassandracluster ${cluster_name} --type=json \\
                        -p '[{"op":"replace","path":"/spec/nodePools/0/replicas","value":4}]'
                      (back to 3: the operator decommissions the member first)

@@ -47,11 +47,17 @@ OWNED_KEY_TYPES: dict[str, dict[str, Any]] = {
     "storage_port": _INT,
     "native_transport_port": _INT,
     "auto_bootstrap": _BOOL,
+    "authenticator": _STRING,
+    "authorizer": _STRING,
+    "role_manager": _STRING,
 }
 OWNED_KEYS: tuple[str, ...] = tuple(OWNED_KEY_TYPES)
 # Why a key is owned, where the key's name does not say it.
 OWNED_KEY_REASONS: dict[str, str] = {
     "auto_bootstrap": "a member that does not bootstrap serves token ranges without their data",
+    "authenticator": "set by spec.auth",
+    "authorizer": "set by spec.auth",
+    "role_manager": "set by spec.auth",
 }
 
 
@@ -202,6 +208,31 @@ class CassandraNodePool(NodePoolBase):
         return self.rack or self.name
 
 
+# A DNS-1123 subdomain: what Kubernetes allows for a Secret's (or an issuer's) name.
+SECRET_NAME = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+
+
+class CassandraAuth(ApiModel):
+    """Who may connect: password authentication and role-based authorization."""
+
+    enabled: bool = Field(
+        True,
+        description="PasswordAuthenticator and CassandraAuthorizer (the default). false"
+        " opts out: any client that reaches a member connects without credentials, with"
+        " every right; status.auth says so. Changing it is a rolling restart.",
+    )
+    superuser_secret_name: str | None = Field(
+        None,
+        description="A Secret in the cluster's namespace with keys `username` and"
+        " `password`: the superuser the operator creates (and uses itself). Absent: the"
+        " operator generates `<cluster>-superuser` with a random password. The default"
+        " `cassandra` account is dropped once this superuser can log in.",
+        min_length=1,
+        max_length=253,
+        pattern=SECRET_NAME,
+    )
+
+
 class CassandraClusterSpec(ClusterSpecBase):
     """The Cassandra cluster the user wants."""
 
@@ -226,6 +257,10 @@ class CassandraClusterSpec(ClusterSpecBase):
     config: CassandraConfig = Field(
         default_factory=CassandraConfig,
         description="cassandra.yaml overrides and JVM options.",
+    )
+    auth: CassandraAuth = Field(
+        default_factory=CassandraAuth,
+        description="Authentication and authorization; on unless explicitly turned off.",
     )
 
 
@@ -257,8 +292,31 @@ class MemberStatus(ApiModel):
     )
 
 
+class AuthStatus(ApiModel):
+    """Authentication as the operator last saw it (no credential ever appears here)."""
+
+    enabled: bool = Field(description="Whether clients must log in (spec.auth.enabled).")
+    superuser_secret: str = Field(
+        "", description="The Secret holding the superuser's credentials.", max_length=253
+    )
+    ready: bool = Field(
+        False,
+        description="The superuser from the Secret logs in and the default `cassandra`"
+        " account is gone.",
+    )
+    verified_secret: str = Field(
+        "",
+        description="uid/resourceVersion of the Secret the superuser was last verified"
+        " against: a changed Secret is verified again.",
+        max_length=128,
+    )
+    message: str = Field("", description="What is missing, or why.", max_length=1024)
+
+
 class CassandraClusterStatus(ClusterStatusBase):
     """What the operator observes about the cluster."""
+
+    auth: AuthStatus | None = Field(None, description="Authentication as last verified.")
 
     members: list[MemberStatus] = Field(
         default_factory=list,

@@ -43,6 +43,9 @@ class NodeConfig:
     conf: Path | None = None
     logs: Path | None = None
     profile: Profile = PRODUCTION
+    # Clients log in (PasswordAuthenticator) and roles carry permissions
+    # (CassandraAuthorizer); off, anyone who reaches the node may do anything.
+    auth: bool = False
 
     @property
     def conf_dir(self) -> Path:
@@ -88,6 +91,7 @@ def cassandra_yaml(node: NodeConfig) -> dict[str, Any]:
         "disk_failure_policy": "die",
         "commit_failure_policy": "die",
         **_small_machine_tuning(),
+        **auth_settings(node.auth),
         **node.profile.cassandra_yaml,
     }
 
@@ -110,8 +114,21 @@ def _small_machine_tuning() -> dict[str, Any]:
         "compaction_throughput": "0MiB/s",
         "hinted_handoff_enabled": True,
         "dynamic_snitch": False,
-        "authenticator": "AllowAllAuthenticator",
-        "authorizer": "AllowAllAuthorizer",
+    }
+
+
+def auth_settings(enabled: bool) -> dict[str, Any]:
+    """Who may connect and what roles may do."""
+    if not enabled:
+        return {
+            "authenticator": "AllowAllAuthenticator",
+            "authorizer": "AllowAllAuthorizer",
+            "role_manager": "CassandraRoleManager",
+        }
+    return {
+        "authenticator": "PasswordAuthenticator",
+        "authorizer": "CassandraAuthorizer",
+        "role_manager": "CassandraRoleManager",
     }
 
 
@@ -136,6 +153,21 @@ def system_properties(node: NodeConfig) -> list[str]:
     ]
 
 
+def written_paths(node: NodeConfig) -> list[str]:
+    """Where the JVM writes besides the data and log directories, pointed at
+    places a non-root user may write: heap dumps and crash reports go to the
+    log directory (the JVM's default is its working directory, `/` in a pod),
+    and JNA unpacks its native library into /tmp (its default is under the
+    user's home, which the database's user may not have; without JNA
+    Cassandra refuses to start). Given before the image's and the user's JVM
+    options, which may override them."""
+    return [
+        f"-XX:HeapDumpPath={node.log_dir}",
+        f"-XX:ErrorFile={node.log_dir}/hs_err_pid%p.log",
+        "-Djna.tmpdir=/tmp",
+    ]
+
+
 def daemon_command(
     node: NodeConfig,
     *,
@@ -150,6 +182,7 @@ def daemon_command(
     options = [opt for opt in jvm_options if not opt.startswith(("-Xms", "-Xmx"))]
     return [
         java,
+        *written_paths(node),
         *options,
         *heap,
         *agent,

@@ -36,6 +36,10 @@ ENTRYPOINT_SCRIPT = "/usr/local/bin/docker-entrypoint.sh"
 # Digest of what the layer was built from (see `layer_stamp`); not in the pilot image.
 STAMP = f"{CASSANDRA_HOME}/.navigator-image-stamp"
 BASE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+# The official image's `cassandra` user and group (it owns the directories
+# Cassandra and the pilot write: OWNED); the operator's pods run as them.
+CASSANDRA_UID = CASSANDRA_GID = 999
+OWNED = (CASSANDRA_CONF, DATA_DIR, LOG_DIR)
 
 ENTRYPOINT_TEXT = """#!/bin/sh
 # Navigator's local stand-in for the official image's entrypoint: the pod spec
@@ -119,6 +123,25 @@ def materialize(plan: LayerPlan, layer: Path) -> None:
         path.symlink_to(points_to)
     for target in plan.dirs:
         _under(layer, target).mkdir(parents=True, exist_ok=True)
+    for target in OWNED:
+        own(_under(layer, target), conf=target == CASSANDRA_CONF)
+
+
+def own(directory: Path, *, conf: bool) -> None:
+    """What the official image does to its writable directories: `chown -R
+    cassandra:cassandra`, `chmod 1777`, and `chmod -R a+rwX` on the
+    configuration, so that the pilot, as the cassandra user, renders
+    cassandra.yaml there and Cassandra writes its logs. (Built by a non-root
+    user, who cannot give files away, the directory is 0777 without the
+    sticky bit instead, so the files in it can still be replaced.)"""
+    directory.mkdir(parents=True, exist_ok=True)
+    root = os.geteuid() == 0
+    for path in (directory, *directory.rglob("*")):
+        if root:
+            os.chown(path, CASSANDRA_UID, CASSANDRA_GID, follow_symlinks=False)
+        if conf and not path.is_symlink():
+            path.chmod(path.stat().st_mode | 0o666 | (0o111 if path.is_dir() else 0))
+    directory.chmod(0o1777 if root else 0o777)
 
 
 def layer_stamp(version: str, plan: LayerPlan) -> str:
@@ -132,6 +155,8 @@ def layer_stamp(version: str, plan: LayerPlan) -> str:
         digest.update(f"symlink {target} {points_to}\n".encode())
     for target in sorted(plan.dirs):
         digest.update(f"dir {target}\n".encode())
+    for target in OWNED:
+        digest.update(f"owned {target} {CASSANDRA_UID}:{CASSANDRA_GID} 1777\n".encode())
     for target, source in sorted(plan.links.items()):
         for path in sorted(p for p in source.rglob("*") if p.is_file()):
             name = f"{target}/{path.relative_to(source)}"

@@ -51,6 +51,7 @@ JOLOKIA_JAR = f"{PILOT_HOME}/jolokia-agent.jar"
 STAMP = f"{PILOT_HOME}/SOURCE-STAMP"
 REPO_ROOT = Path(__file__).resolve().parents[3]
 STAMPED = ("pyproject.toml", "uv.lock", "README.md")
+PYTHON_HOME = "/opt/python"
 
 
 def image_ref(version: str) -> str:
@@ -58,12 +59,17 @@ def image_ref(version: str) -> str:
 
 
 def pilot_image_config() -> ImageConfig:
-    """The Cassandra image's runtime defaults, with the pilot on the PATH."""
+    """The Cassandra image's runtime defaults, with the pilot on the PATH (and
+    the image's own interpreter's library: see `own_interpreter`)."""
     base = image_config()
     env = tuple(e for e in base.env if not e.startswith("PATH="))
     return replace(
         base,
-        env=(*env, f"PATH={PILOT_HOME}/bin:{CASSANDRA_HOME}/bin:{BASE_PATH}"),
+        env=(
+            *env,
+            f"PATH={PILOT_HOME}/bin:{CASSANDRA_HOME}/bin:{BASE_PATH}",
+            f"LD_LIBRARY_PATH={PYTHON_HOME}/lib",
+        ),
     )
 
 
@@ -126,6 +132,9 @@ def install_navigator(venv: Path, work: Path, repo: Path) -> None:
         "--quiet",
         "--link-mode",
         "copy",
+        # Its users may not write __pycache__ (the pilot runs as the cassandra
+        # user): compiled here, the pilot does not recompile at every start.
+        "--compile-bytecode",
         "--python",
         str(venv / "bin" / "python"),
         "-r",
@@ -146,6 +155,9 @@ def build_pilot_image(
         materialize(layer_plan(dist), layer)
         home = layer / PILOT_HOME.lstrip("/")
         install_navigator(home, Path(tmp), repo)
+        # The pilot runs as the cassandra user, who may not reach the build
+        # machine's interpreter (under /root, say): the image has its own.
+        own_interpreter(layer, home)
         (layer / JOLOKIA_JAR.lstrip("/")).write_bytes(jar.read_bytes())
         link = layer / "usr/local/bin/navigator"
         link.parent.mkdir(parents=True, exist_ok=True)
@@ -189,9 +201,6 @@ def operator_image_ref() -> str:
     from navigator import __version__
 
     return f"{OPERATOR_IMAGE}:{__version__}"
-
-
-PYTHON_HOME = "/opt/python"
 
 
 def operator_image_config() -> ImageConfig:

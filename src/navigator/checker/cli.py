@@ -5,6 +5,7 @@ Needs cassandra-driver, which is imported only when the command runs.
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from typing import TYPE_CHECKING
@@ -58,6 +59,19 @@ PROGRESS_EVERY = 5.0
     help="Seconds to wait for every replica to be up and its hints delivered before verifying.",
 )
 @click.option("--request-timeout", type=float, default=10.0, show_default=True)
+@click.option(
+    "--username",
+    envvar="NAVIGATOR_CQL_USERNAME",
+    default=None,
+    help="Role to log in as (env NAVIGATOR_CQL_USERNAME); the password comes from"
+    " NAVIGATOR_CQL_PASSWORD or --password-file, never from the command line.",
+)
+@click.option(
+    "--password-file",
+    type=click.Path(exists=True, dir_okay=False),
+    default=None,
+    help="File holding the password (else env NAVIGATOR_CQL_PASSWORD).",
+)
 @click.option("-o", "--output", type=click.Choice(["text", "json"]), default="text")
 def check_data(
     contact_points: str,
@@ -73,6 +87,8 @@ def check_data(
     read_consistency: str,
     settle_timeout: float,
     request_timeout: float,
+    username: str | None,
+    password_file: str | None,
     output: str,
 ) -> None:
     """Write uniquely identified rows continuously, then read them back from every replica.
@@ -95,7 +111,13 @@ def check_data(
             write_consistency=write_consistency,
             read_consistency=read_consistency,
             settle_timeout=settle_timeout,
-            connection=ConnectionSettings(port=port, dc=dc, request_timeout=request_timeout),
+            connection=ConnectionSettings(
+                port=port,
+                dc=dc,
+                request_timeout=request_timeout,
+                username=username,
+                password=_password(username, password_file),
+            ),
         )
         points = [point.strip() for point in contact_points.split(",") if point.strip()]
         checker = DataChecker(points, settings)
@@ -107,6 +129,18 @@ def check_data(
     report = checker.verify()
     click.echo(report.to_json() if output == "json" else report.summary())
     sys.exit(0 if report.ok else 1)
+
+
+def _password(username: str | None, path: str | None) -> str | None:
+    if username is None:
+        return None
+    if path:
+        with open(path) as f:
+            return f.read().strip()
+    password = os.environ.get("NAVIGATOR_CQL_PASSWORD")
+    if not password:
+        raise click.UsageError("--username needs NAVIGATOR_CQL_PASSWORD or --password-file")
+    return password
 
 
 def _write_until_done(checker: DataChecker, duration: float) -> None:

@@ -17,10 +17,11 @@ The driver has no type stubs; its objects stay ``Any`` inside this package.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from cassandra import ConsistencyLevel  # type: ignore[import-untyped]
+from cassandra.auth import PlainTextAuthProvider  # type: ignore[import-untyped]
 from cassandra.cluster import (  # type: ignore[import-untyped]
     EXEC_PROFILE_DEFAULT,
     Cluster,
@@ -50,6 +51,9 @@ class ConnectionSettings:
     connect_timeout: float = 10.0
     retries: int = 3
     protocol_version: int | None = None  # negotiated when None
+    # Login (PasswordAuthenticator); None: connect without credentials.
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
 
 
 def consistency(name: str) -> int:
@@ -111,6 +115,10 @@ def open_cluster(contact_points: Sequence[str], settings: ConnectionSettings) ->
     options: dict[str, Any] = {}
     if settings.protocol_version is not None:
         options["protocol_version"] = settings.protocol_version
+    if settings.username is not None:
+        options["auth_provider"] = PlainTextAuthProvider(
+            username=settings.username, password=settings.password or ""
+        )
     return Cluster(
         list(contact_points),
         port=settings.port,

@@ -83,6 +83,26 @@ class ReleaseLostVolume:
 
 
 @dataclass(frozen=True)
+class ReplicateSystemKeyspaces:
+    """ALTER the replication of `keyspaces` to NetworkTopologyStrategy `factors`."""
+
+    keyspaces: tuple[str, ...]
+    factors: tuple[tuple[str, int], ...]  # (datacenter, replication factor)
+
+    @property
+    def replication(self) -> str:
+        return ", ".join(f"{dc}: {rf}" for dc, rf in self.factors)
+
+
+@dataclass(frozen=True)
+class SetUpSuperuser:
+    """Make the Secret's superuser log in, and drop the default account."""
+
+    secret: str
+    marker: str
+
+
+@dataclass(frozen=True)
 class Wait:
     rule: str
     reason: str
@@ -109,6 +129,8 @@ Action = (
     | RestartMember
     | RequestReplace
     | ReleaseLostVolume
+    | ReplicateSystemKeyspaces
+    | SetUpSuperuser
     | Wait
     | Paused
 )

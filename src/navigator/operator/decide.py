@@ -13,6 +13,10 @@ Order (each step returns when it has something to say):
    (`navigator.operator.replace`);
 5. a member whose pod runs another revision than its pool's → the rollout
    (`navigator.operator.rollout`): `RestartMember`, one at a time, or `Wait`;
+5½. a system keyspace (system_auth & co.) replicated below the spec's size
+   → `ReplicateSystemKeyspaces`, raised before members join
+   (`navigator.operator.auth`; lowered in steps 7 and 8, right before a
+   decommission that every other rule allows);
 6. a pool below its spec → `ScaleOut` by one, if every rule allows it (a
    pool added to a running cluster grows this way too);
 7. a pool removed from the spec (`PoolState.removed`) → its members leave
@@ -27,7 +31,11 @@ Order (each step returns when it has something to say):
    but if that member never joined the ring (`NeverJoined`: no host ID, and
    every node in every other member's ring is another member), `ScaleIn`
    right away: it holds no data, and a member stuck before joining (a pod
-   that cannot start) could never be decommissioned.
+   that cannot start) could never be decommissioned;
+9. nothing else to do, auth on, and the superuser not verified for the
+   Secret as it is now → `SetUpSuperuser` (`navigator.operator.auth`), or
+   `Wait` on a Secret that cannot be used. Last, so a superuser that
+   cannot be set up (a wrong password in a named Secret) holds nothing up.
 
 Nothing lowers `replicas` except step 3 and a member that never joined in
 steps 7 and 8, so no member is removed before it left the ring or was shown never
@@ -51,6 +59,7 @@ from navigator.operator.actions import (
     ScaleOut,
     Wait,
 )
+from navigator.operator.auth import lowered, superuser_step, system_keyspaces_step
 from navigator.operator.observed import Member, Observed, PoolState
 from navigator.operator.replace import next_replacement
 from navigator.operator.rollout import next_restart
@@ -91,9 +100,11 @@ def next_action(observed: Observed) -> Action | None:
         _running_decommission,
         next_replacement,
         next_restart,
+        system_keyspaces_step,
         _scale_out,
         _remove_pool,
         _scale_in,
+        superuser_step,
     )
     for step in steps:
         if (action := step(observed)) is not None:
@@ -178,6 +189,8 @@ def _remove_pool(observed: Observed) -> Action | None:
     blocks += [gate(observed, victim) for gate in DECOMMISSION_GATES]
     if block := next((b for b in blocks if b is not None), None):
         return Wait(block.rule, block.reason, REMOVE_POOL, state.name)
+    if lower := lowered(observed, victim):
+        return lower
     return RequestDecommission(state.name, victim.name, observed.intent_id, pool_removal=True)
 
 
@@ -196,6 +209,8 @@ def _scale_in(observed: Observed) -> Action | None:
     blocks += [gate(observed, victim) for gate in DECOMMISSION_GATES]
     if block := next((b for b in blocks if b is not None), None):
         return Wait(block.rule, block.reason, "ScaleIn", victim.name)
+    if lower := lowered(observed, victim):
+        return lower
     return RequestDecommission(state.name, victim.name, observed.intent_id)
 
 

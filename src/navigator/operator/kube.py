@@ -32,6 +32,7 @@ from lightkube.resources.core_v1 import (
     PersistentVolume,
     PersistentVolumeClaim,
     Pod,
+    Secret,
     Service,
     ServiceAccount,
 )
@@ -68,6 +69,7 @@ RESOURCES: dict[str, Any] = {
     "StorageClass": StorageClass,  # cluster-scoped: namespace ""
     "PersistentVolume": PersistentVolume,  # cluster-scoped
     "Node": Node,  # cluster-scoped
+    "Secret": Secret,
 }
 
 
@@ -228,6 +230,21 @@ class Kube:
             force=True,
         )
         self._count("apply", kind)
+        return True
+
+    async def create(self, manifest: Manifest) -> bool:
+        """Create `manifest` as it is; False when it already exists (409).
+        For objects whose content must never be overwritten (a generated
+        password)."""
+        self._may_write()
+        kind = manifest["kind"]
+        try:
+            await self.client.create(RESOURCES[kind].from_dict(manifest))
+        except ApiError as err:
+            if is_conflict(err):
+                return False
+            raise
+        self._count("create", kind)
         return True
 
     async def apply_status(self, kind: str, name: str, namespace: str, body: Manifest) -> None:

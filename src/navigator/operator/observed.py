@@ -9,9 +9,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from navigator.api.cassandra import CassandraClusterSpec, CassandraNodePool
 from navigator.api.pilot import Facts, IntentOutcome, PilotStatus
+
+if TYPE_CHECKING:
+    from navigator.operator.auth import AuthView
 
 DECOMMISSION_PREFIX = "decommission-g"
 # A pilot writes its status at least every 30 s (its heartbeat); facts older
@@ -186,6 +190,8 @@ class Observed:
     # member's restart nothing is outdated, but the rollout lasts until that
     # member serves again.
     rollout: str = ""
+    # Authentication's inputs (None: not observed; the auth steps stay out).
+    auth: AuthView | None = None
 
     def members(self) -> Iterator[Member]:
         for pool in self.pools:

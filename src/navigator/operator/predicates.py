@@ -290,6 +290,12 @@ def one_bootstrap_at_a_time(observed: Observed) -> Block | None:
     return None
 
 
+# Replicated system keyspaces whose replication the operator itself keeps
+# for the spec's size (`navigator.operator.auth`): lowered right before a
+# decommission that needs it, so the replication rules judge the others.
+MANAGED_SYSTEM_KEYSPACES = ("system_auth", "system_distributed", "system_traces")
+
+
 def keyspaces(observed: Observed) -> dict[str, Replication]:
     """Keyspaces and replication as the members report them (union by name)."""
     out: dict[str, Replication] = {}
@@ -297,6 +303,15 @@ def keyspaces(observed: Observed) -> dict[str, Replication]:
         for ks in member.facts.keyspaces if member.facts else []:
             out.setdefault(ks.name, _replication(ks))
     return out
+
+
+def judged_keyspaces(observed: Observed) -> dict[str, Replication]:
+    """The keyspaces whose replication may refuse a member's removal: all,
+    but those the operator manages itself (when it does: `observed.auth`)."""
+    found = keyspaces(observed)
+    if observed.auth is None:
+        return found
+    return {k: v for k, v in found.items() if k not in MANAGED_SYSTEM_KEYSPACES}
 
 
 def _replication(ks: Keyspace) -> Replication:
@@ -312,7 +327,7 @@ def decommission_keeps_rf(observed: Observed, leaving: Member) -> Block | None:
     number of members left in the leaving member's datacenter."""
     remaining = len(_in_datacenter(observed, leaving.datacenter)) - 1
     reason = decommission_keeps_replication(
-        keyspaces(observed), datacenter=leaving.datacenter, remaining=remaining
+        judged_keyspaces(observed), datacenter=leaving.datacenter, remaining=remaining
     )
     return Block(DECOMMISSION_KEEPS_RF, reason) if reason else None
 
@@ -340,7 +355,7 @@ def pool_removal_keeps_replication(observed: Observed, state: PoolState) -> Bloc
     ]
     short = [
         f"{name} (RF {rep.in_datacenter(datacenter)})"
-        for name, rep in sorted(keyspaces(observed).items())
+        for name, rep in sorted(judged_keyspaces(observed).items())
         if rep.in_datacenter(datacenter) > len(kept)
     ]
     if not short:

@@ -15,7 +15,9 @@ Every write goes through `Kube`, which skips applies that would change nothing.
 from __future__ import annotations
 
 import asyncio
+import base64
 import logging
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -27,8 +29,23 @@ from pydantic import ValidationError
 from navigator.api.cassandra import CassandraCluster, CassandraClusterStatus, CassandraNodePool
 from navigator.api.pilot import PilotStatus
 from navigator.cassandra.profile import DEFAULT, Profile
-from navigator.operator import storage
-from navigator.operator.actions import ReleaseLostVolume, RequestReplace
+from navigator.operator import cql, storage
+from navigator.operator.actions import (
+    ReleaseLostVolume,
+    ReplicateSystemKeyspaces,
+    RequestReplace,
+    SetUpSuperuser,
+)
+from navigator.operator.auth import (
+    PASSWORD_KEY,
+    USERNAME_KEY,
+    AuthOutcome,
+    AuthView,
+    build_superuser_secret,
+    generates_secret,
+    secret_name,
+    secret_view,
+)
 from navigator.operator.builders import build_cluster_objects, build_pilot, build_statefulset
 from navigator.operator.builders.meta import (
     CLUSTER_LABEL,
@@ -36,6 +53,7 @@ from navigator.operator.builders.meta import (
     member_name,
     name_of,
     namespace_of,
+    owner_reference,
     statefulset_name,
     volume_name,
 )
@@ -93,6 +111,8 @@ class World:
     profile: Profile = DEFAULT
     # Member → the gone node its volume was pinned to (`lostvolume`).
     lost_volumes: dict[str, str] = field(default_factory=dict)
+    # The superuser Secret (None: absent, or auth off). Never logged.
+    secret: dict[str, Any] | None = field(default=None, repr=False)
 
 
 def _pilot_status(raw: dict[str, Any] | None) -> PilotStatus | None:
@@ -224,7 +244,31 @@ def observe(world: World, now: datetime) -> Observed:
         ),
         now=now,
         rollout=_recorded_rollout(world.raw),
+        auth=_auth_view(world),
     )
+
+
+def _auth_view(world: World) -> AuthView:
+    auth = world.cluster.spec.auth
+    if not auth.enabled:
+        return AuthView(enabled=False)
+    stored = ((world.raw.get("status") or {}).get("auth") or {}).get("verifiedSecret")
+    return AuthView(
+        enabled=True,
+        secret=secret_view(world.secret, secret_name(world.cluster)),
+        verified=str(stored or ""),
+    )
+
+
+def credentials(secret: dict[str, Any] | None) -> cql.Credentials | None:
+    """The superuser's credentials from its Secret (None: not usable)."""
+    data = (secret or {}).get("data") or {}
+    try:
+        username = base64.b64decode(data[USERNAME_KEY]).decode()
+        password = base64.b64decode(data[PASSWORD_KEY]).decode()
+    except (KeyError, ValueError):
+        return None
+    return cql.Credentials(username, password) if username and password else None
 
 
 def _removed_states(world: World, now: datetime, recorded: dict[str, str]) -> list[PoolState]:
@@ -279,6 +323,9 @@ class Reconciler:
             pods={p["metadata"]["name"]: p for p in pods},
             profile=self.profile,
             lost_volumes=await self._lost_volumes(namespace, pods),
+            secret=await self.kube.get("Secret", secret_name(cluster), namespace)
+            if cluster.spec.auth.enabled
+            else None,
         )
 
     async def _lost_volumes(self, namespace: str, pods: list[dict[str, Any]]) -> dict[str, str]:
@@ -314,15 +361,17 @@ class Reconciler:
             return GONE
         observed = observe(world, self.clock())
         action = next_action(observed)
+        outcome = AuthOutcome()
         try:
             if not world.cluster.spec.paused:
                 grown = await self.expand_storage(world)
                 if grown.decide_again:
                     return AFTER_ACTION
+                await self.ensure_secret(world)
                 await self.converge(world, observed)
-                await self.act(world, observed, action)
+                outcome = await self.act(world, observed, action) or outcome
                 action = action or grown.wait
-            await self.record(world, observed, action)
+            await self.record(world, observed, action, outcome)
         except NotLeader:
             log.info("no longer leading: the pass of %s/%s ends here", namespace, name)
             return None
@@ -336,7 +385,10 @@ class Reconciler:
                 raise
             log.info("namespace %s is being deleted: %s/%s left alone", namespace, namespace, name)
             return None
-        if isinstance(action, Wait):
+        # After an ALTER, the pilots' facts show the new replication within a
+        # heartbeat or two (and a Pilot's change wakes us sooner): deciding on
+        # the old facts at once would only ALTER again.
+        if isinstance(action, Wait | ReplicateSystemKeyspaces) or outcome.message:
             return AFTER_WAIT
         return AFTER_ACTION if action is not None and not world.cluster.spec.paused else None
 
@@ -385,7 +437,35 @@ class Reconciler:
             # conflicted) must create it, not skip it as unchanged.
             del world.pilots[pilot]
 
-    async def act(self, world: World, observed: Observed, action: Action | None) -> None:
+    async def ensure_secret(self, world: World) -> bool:
+        """Create the generated superuser Secret if it is missing (never
+        overwrite one: its password may already be the superuser's). The
+        next pass reads it; nothing in this one needs it yet (the superuser
+        is set up last). Returns whether it was created."""
+        if not generates_secret(world.cluster) or world.secret is not None:
+            return False
+        password = secrets.token_urlsafe(24)
+        manifest = build_superuser_secret(world.cluster, password, owner_reference(world.cluster))
+        created = await self.kube.create(manifest)
+        if created:
+            await self.kube.event(
+                world.raw,
+                reason="SecretCreated",
+                message="generated the superuser's credentials in Secret"
+                f" {secret_name(world.cluster)}",
+            )
+        return True
+
+    async def act(
+        self, world: World, observed: Observed, action: Action | None
+    ) -> AuthOutcome | None:
+        """Carry out `action`; an auth action says what it did for the status."""
+        if isinstance(action, ReplicateSystemKeyspaces | SetUpSuperuser):
+            return await self._cql(world, observed, action)
+        await self._act(world, observed, action)
+        return None
+
+    async def _act(self, world: World, observed: Observed, action: Action | None) -> None:
         pool = _spec_pool(world.cluster, action) or _removed_pool(observed, action)
         match action:
             case CreatePool():
@@ -426,6 +506,37 @@ class Reconciler:
             case _:
                 return
         await self._announce(world, action)
+
+    async def _cql(
+        self, world: World, observed: Observed, action: ReplicateSystemKeyspaces | SetUpSuperuser
+    ) -> AuthOutcome:
+        """Carry out an auth action over CQL; a failure is reported (status,
+        a Warning event) and tried again after `AFTER_WAIT`."""
+        addresses = _serving_addresses(world, observed)
+        superuser = credentials(world.secret)
+        try:
+            if isinstance(action, ReplicateSystemKeyspaces):
+                await cql.replicate_async(
+                    addresses, _logins(world, superuser), action.keyspaces, action.factors
+                )
+                await self._announce(world, action)
+                return AuthOutcome()
+            if superuser is None:
+                return AuthOutcome(message=f"Secret {action.secret} has no usable credentials")
+            done = await cql.set_up_superuser_async(addresses, superuser)
+        except cql.CqlFailed as err:
+            reason = (
+                "ReplicationFailed"
+                if isinstance(action, ReplicateSystemKeyspaces)
+                else "AuthSetupFailed"
+            )
+            log.warning(
+                "%s/%s: %s: %s", namespace_of(world.cluster), name_of(world.cluster), reason, err
+            )
+            await self.kube.event(world.raw, reason=reason, message=str(err), warning=True)
+            return AuthOutcome(message=f"{reason}: {err}")
+        await self.kube.event(world.raw, reason="SuperuserReady", message=done)
+        return AuthOutcome(verified=action.marker)
 
     async def _heal(
         self, world: World, pool: CassandraNodePool, action: RequestReplace | ReleaseLostVolume
@@ -557,10 +668,16 @@ class Reconciler:
         reason, message = _event_text(action)
         await self.kube.event(world.raw, reason=reason, message=message)
 
-    async def record(self, world: World, observed: Observed, action: Action | None) -> None:
+    async def record(
+        self,
+        world: World,
+        observed: Observed,
+        action: Action | None,
+        auth: AuthOutcome | None = None,
+    ) -> None:
         """Events for finished and blocked operations, then the status."""
         previous = _stored_status(world.raw)
-        status = build_status(observed, action, previous, self.clock())
+        status = build_status(observed, action, previous, self.clock(), auth)
         await self._transition_events(world, previous, status)
         if needs_write(world.raw.get("status"), status):
             body = {
@@ -757,4 +874,30 @@ def _event_text(action: Action) -> tuple[str, str]:
                 f"{member} lost its data: asked its pilot to replace its old self"
                 f" ({address}, host {host_id}), taking over its tokens",
             )
+        case ReplicateSystemKeyspaces() as replicate:
+            return (
+                "ReplicatedSystemKeyspaces",
+                f"{', '.join(replicate.keyspaces)} now replicate to {replicate.replication}"
+                " (NetworkTopologyStrategy), for the spec's size",
+            )
     return "Action", str(action)
+
+
+def _logins(world: World, superuser: cql.Credentials | None) -> list[cql.Credentials | None]:
+    """Who to log in as: no one when auth is off; else the Secret's
+    superuser, then (before it exists) the default account."""
+    if not world.cluster.spec.auth.enabled:
+        return [None]
+    return [superuser, cql.DEFAULT_CREDENTIALS] if superuser else [cql.DEFAULT_CREDENTIALS]
+
+
+def _serving_addresses(world: World, observed: Observed) -> list[str]:
+    """The pod IPs of the members that serve, in member order."""
+    out = []
+    for member in observed.members():
+        if not member.serving:
+            continue
+        ip = ((world.pods.get(member.name) or {}).get("status") or {}).get("podIP")
+        if ip:
+            out.append(str(ip))
+    return out

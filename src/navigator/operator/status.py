@@ -14,7 +14,13 @@ from typing import Any, Literal
 from navigator.api.cassandra import CassandraClusterStatus, MemberState, MemberStatus
 from navigator.api.common import BlockedBy, NodePoolStatus, Operation, RolloutStatus
 from navigator.api.conditions import Condition, ConditionType
-from navigator.operator.actions import ReleaseLostVolume, RequestReplace
+from navigator.operator.actions import (
+    ReleaseLostVolume,
+    ReplicateSystemKeyspaces,
+    RequestReplace,
+    SetUpSuperuser,
+)
+from navigator.operator.auth import AuthOutcome, auth_status
 from navigator.operator.decide import (
     Action,
     CreatePool,
@@ -125,6 +131,10 @@ def _describe(action: Action | None) -> tuple[str, str, BlockedBy | None]:
             return kind, member, None
         case RequestReplace(member=member) | ReleaseLostVolume(member=member):
             return "Replace", member, None
+        case ReplicateSystemKeyspaces(keyspaces=keyspaces):
+            return "ReplicateSystemKeyspaces", ", ".join(keyspaces), None
+        case SetUpSuperuser(secret=secret):
+            return "SetUpAuth", secret, None
         case Wait(rule=rule, reason=reason, operation=kind, target=target):
             return kind or "Wait", target, BlockedBy(rule=rule, reason=reason)
     return "", "", None
@@ -317,6 +327,13 @@ def _progress_message(action: Action | None) -> str:
             return f"replacing {member}, whose data is gone, as the dead node {address}"
         case ReleaseLostVolume(member=member, cause=cause):
             return f"giving up the volume of {member}: {cause}"
+        case ReplicateSystemKeyspaces() as replicate:
+            return (
+                f"replicating {', '.join(replicate.keyspaces)} to {replicate.replication}"
+                " (NetworkTopologyStrategy)"
+            )
+        case SetUpSuperuser(secret=secret):
+            return f"setting up the superuser of Secret {secret}"
     return ""
 
 
@@ -338,8 +355,10 @@ def build_status(
     action: Action | None,
     previous: CassandraClusterStatus | None,
     now: datetime,
+    auth: AuthOutcome | None = None,
 ) -> CassandraClusterStatus:
-    """The whole status; `previous` supplies the times that must not move."""
+    """The whole status; `previous` supplies the times that must not move;
+    `auth`, what this pass's CQL did (status.auth)."""
     members = with_down_since(
         [member_status(m, s, observed) for s in observed.pools for m in s.members],
         previous.members if previous else [],
@@ -366,6 +385,9 @@ def build_status(
         members=members,
         operation=operation(action, previous.operation if previous else None, now),
         rollout=rollout_status(observed, action),
+        auth=auth_status(observed.auth, auth or AuthOutcome(), previous.auth if previous else None)
+        if observed.auth is not None
+        else None,
     )
 
 

@@ -99,6 +99,7 @@ async def _run(
                 cassandra_yaml=config.get("cassandraYaml") or {},
                 jvm_options=config.get("jvmOptions") or [],
                 heap=heap,
+                auth=bool(config.get("auth", False)),
             ),
             layout,
             jvm_options_text=jvm_options_text,
@@ -149,7 +150,8 @@ def _config(spec: dict[str, Any]) -> dict[str, Any]:
         if not isinstance(loaded, dict):
             raise click.ClickException("NAVIGATOR_CONFIG is not a JSON object")
         return loaded
-    return dict(spec.get("config") or {})
+    auth = (spec.get("auth") or {}).get("enabled", True)
+    return {**(spec.get("config") or {}), "auth": bool(auth)}
 
 
 def incarnation(env: Mapping[str, str]) -> dict[str, str]:

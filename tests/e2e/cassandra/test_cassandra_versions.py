@@ -32,11 +32,24 @@ from cassandra.cluster import Cluster
 
 from navigator.cassandra import pilot_image
 from navigator.cassandra.distribution import DistributionMissing
-from navigator.local.agent.runtime import SHIM
+from navigator.local.agent.runtime import SHIM, security_for
 from navigator.local.images import Image, load_image
+from navigator.operator.builders.statefulset import (
+    container_security_context,
+    pod_security_context,
+)
 from navigator.testing.cassandra import port_open
 from navigator.testing.pytest_plugin import session_slot
 from navigator.versions import pinned
+
+# The security contexts the operator gives a database pod.
+POD = {
+    "metadata": {"name": "versions-0", "namespace": "e2e", "uid": "versions"},
+    "spec": {
+        "securityContext": pod_security_context(),
+        "containers": [{"name": "cassandra", "securityContext": container_security_context()}],
+    },
+}
 
 pytestmark = pytest.mark.e2e
 
@@ -154,9 +167,9 @@ class Node:
             "argv": [IMAGE_PYTHON, "-c", LAUNCH],
             "env": self.env(),
             "cwd": self.image.config.working_dir,
-            "uid": 0,
-            "gid": 0,
-            "groups": [],
+            # The user, groups, capabilities and seccomp filter of a database
+            # pod, resolved as the node agent does.
+            "security": security_for(POD, POD["spec"]["containers"][0], self.image),
             "pidfile": str(self.pidfile),
         }
         spec_path = self.workdir / "spec.json"

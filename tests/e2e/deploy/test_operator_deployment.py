@@ -94,6 +94,11 @@ def test_the_operator_deployment_reconciles(deployed: LocalCluster, namespace: s
     assert sts["spec"]["replicas"] == 0
     managers = {m["manager"] for m in sts["metadata"]["managedFields"]}
     assert "navigator-operator" in managers
+    # Auth is on by default: the in-cluster operator (its RBAC) made the Secret.
+    secret = json.loads(
+        kube.kubectl("-n", namespace, "get", "secret", "empty-superuser", "-o", "json").stdout
+    )
+    assert secret["type"] == "kubernetes.io/basic-auth"
     lease = json.loads(
         kube.kubectl("-n", SYSTEM, "get", "lease", "navigator-operator", "-o", "json").stdout
     )

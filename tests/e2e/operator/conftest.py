@@ -10,6 +10,7 @@ half a minute or more to join on two cores).
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import secrets
@@ -25,7 +26,7 @@ import yaml
 
 from navigator.cassandra import pilot_image
 from navigator.cassandra.profile import LOCAL_TEST
-from navigator.checker import DataChecker, Report, Settings
+from navigator.checker import ConnectionSettings, DataChecker, Report, Settings
 from navigator.local import cluster
 from navigator.local.agent.fleet import NodeSet
 from navigator.testing.faults import FaultLog
@@ -84,6 +85,25 @@ class Env:
         assert got is not None, f"the CassandraCluster {name} is gone"
         return got  # type: ignore[no-any-return]
 
+    def credentials(self, cluster: str) -> tuple[str, str] | None:
+        """The superuser's (username, password) from the cluster's Secret
+        (None when auth is off)."""
+        obj = self.cassandra(cluster)
+        auth = (obj.get("status") or {}).get("auth") or {}
+        if not auth.get("enabled"):
+            return None
+        secret = self.get("secret", auth["superuserSecret"])
+        assert secret is not None, f"Secret {auth['superuserSecret']} is gone"
+        data = {k: base64.b64decode(v).decode() for k, v in secret["data"].items()}
+        return data["username"], data["password"]
+
+    def connection(self, cluster: str) -> ConnectionSettings:
+        """How the data checker connects to `cluster`: as its superuser."""
+        login = self.credentials(cluster)
+        if login is None:
+            return ConnectionSettings()
+        return ConnectionSettings(username=login[0], password=login[1])
+
     def pod_ips(self, cluster: str) -> list[str]:
         """The pod IPs of the members of `cluster` that have one."""
         pods = (self.get("pods", selector=f"navigator.dev/cluster={cluster}") or {}).get(
@@ -125,7 +145,9 @@ def writing(
     that owns it (`assert_durable`), and the scenario is a row of the report
     (with `notes`, which the block may fill, under it)."""
     out: list[Report] = []
-    checker = DataChecker(env.pod_ips(cluster), Settings(rate=RATE))
+    checker = DataChecker(
+        env.pod_ips(cluster), Settings(rate=RATE, connection=env.connection(cluster))
+    )
     checker.start()
     started = time.monotonic()
     try:
@@ -154,7 +176,14 @@ def is_settled(obj: dict[str, Any], size: int, *, rolled: bool = False) -> bool:
         and len(members) == size
         and all(m.get("state") == "UN" for m in members)
         and (not rolled or (not st.get("rollout") and all(m.get("updated") for m in members)))
+        and auth_settled(st)
     )
+
+
+def auth_settled(status: dict[str, Any]) -> bool:
+    """Auth off, or its superuser set up (clients can log in with the Secret)."""
+    auth = status.get("auth") or {}
+    return not auth.get("enabled") or bool(auth.get("ready"))
 
 
 def assert_durable(report: Any, *, copies_may_miss: bool) -> None:

@@ -291,7 +291,9 @@ def test_mutation_run_with_faults(operator_env: Env, tmp_path: Any) -> None:
     try:
         env.apply(manifest(NAME, [pool("rack1", SMALLEST)]))
         eventually(run.settled, timeout=3 * 420, what="3 members Up/Normal")
-        checker = DataChecker(env.pod_ips(NAME), Settings(rate=RATE / 2))
+        checker = DataChecker(
+            env.pod_ips(NAME), Settings(rate=RATE / 2, connection=env.connection(NAME))
+        )
         checker.start()
         deadline = time.monotonic() + MINUTES * 60
         while time.monotonic() < deadline:

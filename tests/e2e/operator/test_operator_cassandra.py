@@ -2,7 +2,9 @@
 Cassandra pods (the pilot as their entrypoint) on the local cluster, with the
 data checker writing at QUORUM through every change.
 
-One cluster, in file order: create 3 → scale out to 4 → scale in to 3 →
+One cluster, in file order: create 3 → auth (anonymous and cassandra/cassandra
+refused, the Secret's superuser logs in, the password in no log) → scale out
+to 4 → scale in to 3 →
 a scale-in below RF=3 refused → pause holds a scale-out, unpause resumes it →
 operator SIGKILLed during a scale-in → during a scale-out → a pod deleted →
 Cassandra SIGKILLed in a pod → a node agent stopped → delete. Every scenario
@@ -12,6 +14,7 @@ Run with ``-s`` to see each scenario's checker report.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import time
@@ -27,6 +30,7 @@ from navigator.local import cluster as local
 from navigator.local import processes
 from navigator.local.agent.fleet import NodeSet
 from navigator.pilot.cassandra.safety import KEEPS_REPLICATION
+from navigator.testing import faults as f
 from navigator.testing.members import eventually
 
 from .conftest import NODES, Env, is_settled, manifest, pool
@@ -160,6 +164,116 @@ def test_create_three_members_reaches_available(operator_env: Env) -> None:
     assert sorted(p["metadata"]["name"] for p in pods) == [f"{STS}-{i}" for i in range(3)]
     # One member per node (the default anti-affinity): a node lost is one replica.
     assert len({p["spec"]["nodeName"] for p in pods}) == 3
+    # Non-root pods (issue 15): every Cassandra JVM and its pilot run as the
+    # cassandra user, seen from the host, with no capabilities, no way to gain
+    # privileges and the RuntimeDefault seccomp filter.
+    for p in pods:
+        jvm = cassandra_pid(p["metadata"]["name"])
+        pilot = int(proc_status(jvm)["PPid"])
+        for pid in (jvm, pilot):
+            st = proc_status(pid)
+            assert st["Uid"].split() == ["999"] * 4, (p["metadata"]["name"], pid, st["Uid"])
+            assert st["Gid"].split() == ["999"] * 4, (p["metadata"]["name"], pid, st["Gid"])
+            assert int(st["CapEff"], 16) == int(st["CapBnd"], 16) == 0
+            assert (st["NoNewPrivs"], st["Seccomp"]) == ("1", "2")
+
+
+def proc_status(pid: int) -> dict[str, str]:
+    """/proc/<pid>/status, read on the host."""
+    text = Path(f"/proc/{pid}/status").read_text()
+    return {k: v.strip() for k, v in (line.split(":", 1) for line in text.splitlines())}
+
+
+def cql_login(address: str, login: tuple[str, str] | None) -> Any:
+    """A session on `address` alone, logged in as `login` (None: no login);
+    the driver's `Cluster` is closed when the session's `cluster` is shut down."""
+    from cassandra.auth import PlainTextAuthProvider  # type: ignore[import-untyped]
+    from cassandra.cluster import (  # type: ignore[import-untyped]
+        EXEC_PROFILE_DEFAULT,
+        Cluster,
+        ExecutionProfile,
+    )
+    from cassandra.policies import WhiteListRoundRobinPolicy  # type: ignore[import-untyped]
+
+    only = ExecutionProfile(load_balancing_policy=WhiteListRoundRobinPolicy([address]))
+    auth = PlainTextAuthProvider(username=login[0], password=login[1]) if login else None
+    cluster = Cluster(
+        [address], auth_provider=auth, execution_profiles={EXEC_PROFILE_DEFAULT: only}
+    )
+    try:
+        return cluster.connect()
+    except Exception:
+        cluster.shutdown()
+        raise
+
+
+SYSTEM = ("system_auth", "system_distributed", "system_traces")
+
+
+def system_replication(env: Env) -> dict[str, tuple[str, str]]:
+    """The system keyspaces' (strategy, dc1 factor), as Cassandra has them."""
+    session = cql_login(env.pod_ips(NAME)[0], env.credentials(NAME))
+    try:
+        rows = session.execute(
+            "SELECT keyspace_name, replication FROM system_schema.keyspaces"
+            " WHERE keyspace_name IN ('system_auth', 'system_distributed', 'system_traces')"
+        )
+        return {
+            r.keyspace_name: (r.replication["class"].rsplit(".", 1)[-1], r.replication.get("dc1"))
+            for r in rows
+        }
+    finally:
+        session.cluster.shutdown()
+
+
+def refused(address: str, login: tuple[str, str] | None) -> str:
+    """The driver's words for a refused login ('' if it was accepted)."""
+    from cassandra.cluster import NoHostAvailable  # type: ignore[import-untyped]
+
+    try:
+        session = cql_login(address, login)
+    except NoHostAvailable as err:
+        return str(err)
+    session.cluster.shutdown()
+    return ""
+
+
+def test_auth_refuses_anonymous_and_default_logins(operator_env: Env) -> None:
+    """Auth is on by default: no credentials and cassandra/cassandra are
+    refused, the Secret's superuser logs in, the default account is gone and
+    system_auth replicates to every member; the password is nowhere it
+    should not be."""
+    env = operator_env
+    st = status(env)
+    assert st["auth"]["enabled"] is True
+    assert st["auth"]["ready"] is True
+    assert st["auth"]["superuserSecret"] == f"{NAME}-superuser"
+    login = env.credentials(NAME)
+    assert login is not None
+    username, password = login
+    address = env.pod_ips(NAME)[0]
+    assert "Remote end requires authentication" in refused(address, None)
+    assert "AuthenticationFailed" in refused(address, ("cassandra", "cassandra"))
+    session = cql_login(address, login)
+    try:
+        roles = {r.role: r.is_superuser for r in session.execute("SELECT * FROM system_auth.roles")}
+        assert roles.get(username) is True
+        assert "cassandra" not in roles
+    finally:
+        session.cluster.shutdown()
+    assert system_replication(env) == {k: ("NetworkTopologyStrategy", "3") for k in SYSTEM}
+    # Credentials never in the spec, status, events, or any log.
+    obj = cluster(env)
+    assert password not in json.dumps(obj)
+    assert password not in json.dumps(env.get("events"))
+    assert password not in env.operator.tail(10_000_000)
+    for i in range(3):
+        member = f"{STS}-{i}"
+        assert password not in env.kubectl("logs", member, check=False), member
+        jvm = f.pod_processes(env.namespace, member).database
+        assert jvm is not None, member
+        for log in Path(f"/proc/{jvm}/root/var/log/cassandra").glob("*.log"):
+            assert password not in log.read_text(errors="replace"), log
 
 
 def test_scale_out_to_four_loses_nothing(operator_env: Env) -> None:
@@ -223,6 +337,8 @@ def test_scale_in_that_would_break_replication_is_refused(operator_env: Env) -> 
     assert not intents, "no decommission was requested"
     described = env.kubectl("describe", "cassandracluster", NAME)
     assert KEEPS_REPLICATION in described
+    # Refused for the user's keyspace: the system keyspaces were not lowered.
+    assert system_replication(env) == {k: ("NetworkTopologyStrategy", "3") for k in SYSTEM}
     set_replicas(env, 3)
     eventually(settled_at(env, 3), timeout=60, what="the refusal to clear")
 

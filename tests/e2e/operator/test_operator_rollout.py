@@ -139,7 +139,7 @@ def rolling(env: Env, scenario: str) -> Iterator[Figures]:
     """Writes at QUORUM and samples the pods for the block; afterwards every
     acknowledged write must read back and no two members may have been down
     at once."""
-    checker = DataChecker(env.pod_ips(NAME), Settings(rate=RATE))
+    checker = DataChecker(env.pod_ips(NAME), Settings(rate=RATE, connection=env.connection(NAME)))
     sampler = Sampler(env)
     sampler.sample()
     thread = threading.Thread(target=sampler.run, daemon=True)

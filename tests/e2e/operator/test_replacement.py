@@ -20,6 +20,7 @@ import time
 from typing import Any
 
 import pytest
+from cassandra.auth import PlainTextAuthProvider  # type: ignore[import-untyped]
 from cassandra.cluster import (  # type: ignore[import-untyped]
     EXEC_PROFILE_DEFAULT,
     Cluster,
@@ -40,11 +41,13 @@ LOST = f"{NAME}-{POOL}-2"
 JOIN = 420.0  # seconds a member may take to join and settle on two shared cores
 
 
-def tokens_by_address(via: str) -> dict[str, frozenset[str]]:
+def tokens_by_address(env: Env, via: str) -> dict[str, frozenset[str]]:
     """Every node's tokens as the node at `via` knows them (its own from
     system.local, the others' from system.peers), by address."""
     only = ExecutionProfile(load_balancing_policy=WhiteListRoundRobinPolicy([via]))
-    cluster = Cluster([via], execution_profiles={EXEC_PROFILE_DEFAULT: only})
+    login = env.credentials(NAME)
+    auth = PlainTextAuthProvider(username=login[0], password=login[1]) if login else None
+    cluster = Cluster([via], execution_profiles={EXEC_PROFILE_DEFAULT: only}, auth_provider=auth)
     try:
         session = cluster.connect()
         out = {via: frozenset(session.execute("SELECT tokens FROM system.local").one().tokens)}
@@ -84,7 +87,7 @@ def test_a_lost_volume_is_replaced_with_the_same_tokens(operator_env: Env) -> No
     env = operator_env
     old_ip = pod_ip(env, LOST)
     witness = pod_ip(env, f"{NAME}-{POOL}-0")
-    old_tokens = tokens_by_address(witness)[old_ip]
+    old_tokens = tokens_by_address(env, witness)[old_ip]
     old_host = next(
         m["hostID"] for m in env.cassandra(NAME)["status"]["members"] if m["name"] == LOST
     )
@@ -108,8 +111,8 @@ def test_a_lost_volume_is_replaced_with_the_same_tokens(operator_env: Env) -> No
     outcomes = (pilot(env, LOST).get("status") or {}).get("intents") or []
     assert [o["phase"] for o in outcomes if o["action"] == "Replace"] == ["Succeeded"], outcomes
     new_ip = pod_ip(env, LOST)
-    eventually(lambda: tokens_by_address(witness).get(new_ip) == old_tokens, timeout=60)
-    assert old_ip == new_ip or old_ip not in tokens_by_address(witness)
+    eventually(lambda: tokens_by_address(env, witness).get(new_ip) == old_tokens, timeout=60)
+    assert old_ip == new_ip or old_ip not in tokens_by_address(env, witness)
     eventually(lambda: not any(down_host_ids(env).values()), timeout=120, interval=3)
     hosts = {m["name"]: m["hostID"] for m in env.cassandra(NAME)["status"]["members"]}
     assert len(set(hosts.values())) == 3, hosts

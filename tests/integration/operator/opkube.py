@@ -17,6 +17,9 @@ from navigator.operator.kube import PilotResource
 
 
 def cluster_manifest(name: str, namespace: str, replicas: int = 3, **spec: Any) -> dict[str, Any]:
+    """A cluster with auth off unless `spec` says otherwise: the simulated
+    pilots have no Cassandra to log in to (test_operator_auth.py turns it on)."""
+    spec.setdefault("auth", {"enabled": False})
     return {
         "apiVersion": "navigator.dev/v1alpha1",
         "kind": "CassandraCluster",

@@ -72,6 +72,18 @@ def test_daemon_command_sets_heap_once_and_points_at_the_node_config() -> None:
     assert "-Dcassandra.config=file:///data/node2/conf/cassandra.yaml" in command
 
 
+def test_daemon_command_writes_dumps_and_native_libraries_where_a_non_root_user_may() -> None:
+    command = daemon_command(
+        NODE, java="java", jvm_options=["-XX:HeapDumpPath=/elsewhere"], classpath="cp"
+    )
+    assert "-XX:HeapDumpPath=/data/node2/logs" in command
+    assert "-XX:ErrorFile=/data/node2/logs/hs_err_pid%p.log" in command
+    assert "-Djna.tmpdir=/tmp" in command
+    # The image's and the user's options come later, so they win.
+    dumps = [o for o in command if o.startswith("-XX:HeapDumpPath=")]
+    assert dumps == ["-XX:HeapDumpPath=/data/node2/logs", "-XX:HeapDumpPath=/elsewhere"]
+
+
 def test_daemon_command_loads_the_jamm_agent_when_present() -> None:
     command = daemon_command(
         NODE, java="java", jvm_options=[], classpath="cp", jamm_agent=Path("/l/jamm-0.4.0.jar")

@@ -71,3 +71,18 @@ def test_the_driver_waits_for_every_node_to_have_the_schema() -> None:
     is its hint), so the checker's DDL waits for schema agreement."""
     cluster = open_cluster(["127.0.0.1"], ConnectionSettings())
     assert cluster.max_schema_agreement_wait == SCHEMA_AGREEMENT_WAIT_S >= 30
+
+
+def test_a_login_goes_to_the_driver_and_never_into_a_repr() -> None:
+    settings = ConnectionSettings(username="admin", password="hunter2")
+    assert "hunter2" not in repr(settings)
+    cluster = open_cluster(["127.0.0.1"], settings)
+    assert cluster.auth_provider.username == "admin"
+    assert open_cluster(["127.0.0.1"], ConnectionSettings()).auth_provider is None
+
+
+def test_check_data_takes_the_password_from_the_environment_only() -> None:
+    args = ["check-data", "--contact-points", "127.0.0.1", "--username", "admin"]
+    result = CliRunner().invoke(cli, args, env={"NAVIGATOR_CQL_PASSWORD": ""})
+    assert result.exit_code == 2
+    assert "NAVIGATOR_CQL_PASSWORD" in result.output

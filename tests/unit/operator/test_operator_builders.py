@@ -54,6 +54,31 @@ def test_snapshot(name: str) -> None:
     assert text == golden.read_text(), "snapshot changed: rerun with NAVIGATOR_UPDATE_SNAPSHOTS=1"
 
 
+def test_database_pods_run_as_a_fixed_non_root_user_without_privileges() -> None:
+    """Pod Security Standards `restricted`: non-root (the official image's
+    cassandra user), the data volume's group, no capabilities, no privilege
+    escalation, the runtime's seccomp profile."""
+    cluster = example("cassandra-multi-rack.yaml")
+    for pool in cluster.spec.node_pools:
+        pod = build_statefulset(cluster, pool, replicas=1)["spec"]["template"]["spec"]
+        assert pod["securityContext"] == {
+            "runAsNonRoot": True,
+            "runAsUser": 999,
+            "runAsGroup": 999,
+            "fsGroup": 999,
+            "fsGroupChangePolicy": "OnRootMismatch",
+            "seccompProfile": {"type": "RuntimeDefault"},
+        }
+        (c,) = pod["containers"]
+        assert c["securityContext"] == {
+            "allowPrivilegeEscalation": False,
+            "capabilities": {"drop": ["ALL"]},
+        }
+        assert "privileged" not in c["securityContext"]
+        # The data volume is the one the fsGroup makes writable.
+        assert c["volumeMounts"] == [{"name": "data", "mountPath": "/var/lib/cassandra"}]
+
+
 def test_every_object_is_owned_and_labelled() -> None:
     cluster = example("cassandra-multi-rack.yaml")
     for obj in all_objects(cluster):
@@ -208,4 +233,8 @@ def test_revision_is_stamped_and_read_by_the_pilot() -> None:
         f"metadata.annotations['{REVISION_ANNOTATION}']"
     )
     assert env["POD_UID"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.uid"
-    assert json.loads(env["NAVIGATOR_CONFIG"]["value"]) == {"cassandraYaml": {}, "jvmOptions": []}
+    assert json.loads(env["NAVIGATOR_CONFIG"]["value"]) == {
+        "cassandraYaml": {},
+        "jvmOptions": [],
+        "auth": True,
+    }

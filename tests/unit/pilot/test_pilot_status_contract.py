@@ -65,7 +65,12 @@ def test_config_comes_from_the_pod_first(monkeypatch: pytest.MonkeyPatch) -> Non
         "jvmOptions": [],
     }
     monkeypatch.delenv("NAVIGATOR_CONFIG")
-    assert _config({"config": {"cassandraYaml": {"x": 2}}}) == {"cassandraYaml": {"x": 2}}
+    assert _config({"config": {"cassandraYaml": {"x": 2}}}) == {
+        "cassandraYaml": {"x": 2},
+        "auth": True,  # on unless the spec turns it off
+    }
+    off = {"config": {}, "auth": {"enabled": False}}
+    assert _config(off) == {"auth": False}
 
 
 def test_the_config_hash_follows_what_the_database_runs() -> None:

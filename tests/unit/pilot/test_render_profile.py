@@ -68,3 +68,18 @@ def test_an_unknown_profile_stops_the_pilot_at_startup_with_its_name() -> None:
     assert result.exit_code == 1
     assert f"{ENV}=fast" in result.output
     assert "production, local-test" in result.output
+
+
+def test_auth_renders_password_authentication_and_role_authorization() -> None:
+    settings, _ = _render(Overrides(auth=True))
+    assert settings["authenticator"] == "PasswordAuthenticator"
+    assert settings["authorizer"] == "CassandraAuthorizer"
+    assert settings["role_manager"] == "CassandraRoleManager"
+    off, _ = _render(Overrides(auth=False))
+    assert off["authenticator"] == "AllowAllAuthenticator"
+    assert off["authorizer"] == "AllowAllAuthorizer"
+
+
+def test_auth_cannot_be_turned_off_behind_spec_auth() -> None:
+    with pytest.raises(ConfigError, match="authenticator"):
+        _render(Overrides(auth=True, cassandra_yaml={"authenticator": "AllowAllAuthenticator"}))

@@ -39,6 +39,7 @@ STATUS_RETRY = 2.0
 SETUP_RETRY = 2.0
 MIN_KILL_GRACE = 2.0
 VOLUME_SYNC = 60.0
+CONFIG_ERROR = "CreateContainerConfigError"
 
 
 def hostname_of(pod: Obj) -> str:
@@ -110,6 +111,7 @@ class PodWorker:
         )
         self.procs: dict[str, runtime.ContainerProcess] = {}
         self.envs: dict[str, dict[str, str]] = {}
+        self.processes: dict[str, dict[str, Any]] = {}  # how exec probes and hooks run
         self.stop_requested = asyncio.Event()
         self.kill_now = False  # agent shutdown or object gone: no grace, no API calls
         self.gone = False  # the pod object no longer exists
@@ -274,6 +276,10 @@ class PodWorker:
     async def _crash_backoff(self, name: str) -> None:
         st = self.state(name)
         delay = self.m.backoff.next(f"{self.uid}/{name}")
+        if st.waiting and st.waiting_reason == CONFIG_ERROR:
+            # Never started: the kubelet retries and the reason stays (no crash loop).
+            await self._sleep(max(delay, SETUP_RETRY))
+            return
         if delay > 0:
             st.waiting, st.running_since = True, None
             st.waiting_reason = "CrashLoopBackOff"
@@ -332,7 +338,7 @@ class PodWorker:
             st.restart_count -= again
             st.waiting, st.waiting_reason, st.waiting_message = (
                 True,
-                "CreateContainerConfigError",
+                CONFIG_ERROR,
                 str(err),
             )
             self.changed()
@@ -391,8 +397,7 @@ class PodWorker:
         argv = [expand(a, env) for a in command_line(spec, image)]
         if not argv:
             raise ValueError("no command specified")
-        pod_sc = self.pod["spec"].get("securityContext", {})
-        uid, gid, groups = runtime.resolve_user(image, pod_sc, spec.get("securityContext", {}))
+        sec = runtime.security_for(self.pod, spec, image)
         cdir = self.dir / "containers" / name
         scratch = cdir / "scratch"
         shutil.rmtree(scratch, ignore_errors=True)
@@ -407,9 +412,7 @@ class PodWorker:
             "argv": argv,
             "env": env,
             "cwd": spec.get("workingDir") or image.working_dir or "/",
-            "uid": uid,
-            "gid": gid,
-            "groups": groups,
+            "security": sec,
         }
         group = self.cgroup(spec)
         shim_spec["cgroups"] = group.create() if group.limits.any else []
@@ -422,6 +425,9 @@ class PodWorker:
         self.event("Normal", "Created", f"Created container: {name}", name)
         self.procs[name] = proc
         self.envs[name] = env
+        self.processes[name] = {
+            key: shim_spec[key] for key in ("rootfs", "cwd", "security", "cgroups")
+        }
         st.container_id = f"navigator://{self.uid[:8]}-{name}-{st.restart_count}"
         st.image_id = f"navigator-local://{image.ref}"
         st.waiting, st.waiting_message = False, ""
@@ -465,6 +471,7 @@ class PodWorker:
             ports=ports,
             init_pid=proc.init_pid() if proc else None,
             env=self.envs.get(spec["name"], {}),
+            process=self.processes.get(spec["name"]),
         )
 
     async def _supervise(

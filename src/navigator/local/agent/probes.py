@@ -1,7 +1,8 @@
 """Probes and lifecycle hooks (httpGet, tcpSocket, exec), run from inside the pod.
 
 TCP connections are made from a socket created in the pod's network
-namespace; exec runs in the container's namespaces through nsenter.
+namespace; exec runs in the container's namespaces through nsenter, as the container's
+user with its capabilities (see `runtime.exec_in`).
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from dataclasses import dataclass
+from typing import Any
 
 from navigator.local.agent import netns, runtime
 from navigator.local.agent.kube import Obj
@@ -23,6 +25,7 @@ class Target:
     ports: dict[str, int]  # named container ports
     init_pid: int | None
     env: dict[str, str]
+    process: dict[str, Any] | None = None  # how exec runs (see `runtime.exec_in`)
 
 
 def _port(value: int | str, target: Target) -> int:
@@ -90,7 +93,9 @@ async def run_handler(handler: Obj, target: Target, within: float) -> tuple[bool
             if target.init_pid is None:
                 return False, "container is not running"
             argv = handler["exec"].get("command", [])
-            code, out = await runtime.exec_in(target.init_pid, argv, target.env, within)
+            code, out = await runtime.exec_in(
+                target.init_pid, argv, target.env, within, target.process
+            )
             text = out.decode(errors="replace").strip()
             return code == 0, (text or f"command exited with {code}") if code else ""
         if "httpGet" in handler:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from navigator.local.agent import seccomp, security
 from navigator.local.agent.kube import Obj
 from navigator.local.images import Image
 
@@ -63,48 +64,23 @@ class ContainerProcess:
         return 128 - code if code < 0 else code
 
 
-def resolve_user(image: Image, pod_sc: Obj, ctr_sc: Obj) -> tuple[int, int, list[int]]:
-    """uid, gid and supplementary groups: securityContext first, then the image."""
-    uid_s, _, gid_s = image.user.partition(":")
-    uid = _lookup(uid_s or "0", image, "passwd")
-    gid = _lookup(gid_s, image, "group") if gid_s else _primary_gid(uid, image)
-    uid = _first_int(ctr_sc.get("runAsUser"), pod_sc.get("runAsUser"), uid)
-    gid = _first_int(ctr_sc.get("runAsGroup"), pod_sc.get("runAsGroup"), gid)
-    groups = [*pod_sc.get("supplementalGroups", [])]
-    if pod_sc.get("fsGroup") is not None:
-        groups.append(pod_sc["fsGroup"])
-    return int(uid), int(gid), [int(g) for g in groups]
-
-
-def _first_int(*values: object) -> int:
-    for value in values:
-        if isinstance(value, int):
-            return value
-    return 0
-
-
-def _db_lines(image: Image, db: str) -> list[list[str]]:
-    for base in (image.layer / "etc", Path("/etc")):
-        path = base / db
-        if path.is_file():
-            return [line.split(":") for line in path.read_text().splitlines() if ":" in line]
-    return []
-
-
-def _lookup(name: str, image: Image, db: str) -> int:
-    if name.isdigit():
-        return int(name)
-    for fields in _db_lines(image, db):
-        if fields[0] == name:
-            return int(fields[2])
-    raise ValueError(f"unknown user or group {name!r} in image {image.ref}")
-
-
-def _primary_gid(uid: int, image: Image) -> int:
-    for fields in _db_lines(image, "passwd"):
-        if len(fields) > 3 and fields[2] == str(uid):
-            return int(fields[3])
-    return uid
+def security_for(pod: Obj, container: Obj, image: Image) -> dict[str, Any]:
+    """The shim's `security`: user, groups, capabilities, no_new_privs and the
+    seccomp filter (raises `ContainerConfigError` when the kubelet would refuse)."""
+    sec = security.resolve(
+        pod,
+        container,
+        image.user,
+        security.read_db(image.layer, "passwd"),
+        security.read_db(image.layer, "group"),
+    )
+    out = sec.to_json()
+    if sec.seccomp == security.RUNTIME_DEFAULT:
+        try:
+            out["seccomp"] = seccomp.program(sec.capabilities)
+        except seccomp.UnsupportedArch as err:
+            raise security.ContainerConfigError(str(err)) from err
+    return out
 
 
 async def start(spec: dict[str, Any], directory: Path, log_path: Path) -> ContainerProcess:
@@ -132,11 +108,24 @@ async def start(spec: dict[str, Any], directory: Path, log_path: Path) -> Contai
 
 
 async def exec_in(
-    pid: int, argv: list[str], env: dict[str, str], within: float
+    pid: int,
+    argv: list[str],
+    env: dict[str, str],
+    within: float,
+    process: dict[str, Any] | None = None,
 ) -> tuple[int, bytes]:
-    """Run `argv` inside a running container's namespaces and root (exec probes, hooks)."""
+    """Run `argv` inside a running container (exec probes, hooks): its namespaces,
+    and with `process` (the container's root, working directory, cgroups and
+    security, see `pods`) as the container's own user, capabilities, no_new_privs
+    and seccomp filter, as runc does; without it as root in the container's root."""
+    enter = ["nsenter", "-t", str(pid), "-m", "-u", "-i", "-n", "-p"]
+    if process is None:
+        cmd = [*enter, "-r", "-w", "--", *argv]
+    else:
+        spec = json.dumps({**process, "argv": argv, "env": env})
+        cmd = [*enter, "--", sys.executable, "-I", str(SHIM), "--exec", spec]
     proc = await asyncio.create_subprocess_exec(
-        "nsenter", "-t", str(pid), "-m", "-u", "-i", "-n", "-p", "-r", "-w", "--", *argv,
+        *cmd,
         stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT, env=env,
     )  # fmt: skip

@@ -8,8 +8,12 @@ inside the pod's network namespace::
 
 (standard library only, so it starts fast and never imports the agent). It
 records its host PID, assembles the root file system (image layer + host root
-via overlayfs, /proc, /dev, /sys, volumes), sets the hostname, chroots, drops
-to the container user and execs the container command, which replaces it.
+via overlayfs, /proc, /dev, /sys, volumes), sets the hostname, chroots, becomes
+the container's process (`become`: seccomp filter, capability bounding set,
+user and groups, held capabilities, no_new_privs, as `security.resolve`
+decided) and execs the container command, which replaces it.
+`shim.py --exec SPEC_JSON`, run through `nsenter` in a running container's
+namespaces, does the same for an exec probe or hook.
 `unshare` stays outside as the container's parent (about 1 MiB) and exits with
 its status; the agent signals PID 1 directly.
 
@@ -178,15 +182,109 @@ def child(spec: dict, pidfile: int) -> None:  # type: ignore[type-arg]
     root = build_rootfs(spec)
     os.chroot(root)
     os.chdir(spec.get("cwd") or "/")
-    gid, uid = int(spec.get("gid", 0)), int(spec.get("uid", 0))
-    os.setgroups([int(g) for g in spec.get("groups", [])])
-    os.setgid(gid)
-    os.setuid(uid)
+    become(spec["security"])
     env = spec["env"]
     argv = spec["argv"]
     os.write(pidfile, str(pid).encode())
     os.close(pidfile)
     os.execvpe(argv[0], argv, env)
+
+
+PR_SET_SECCOMP = 22
+PR_CAPBSET_DROP = 24
+PR_SET_NO_NEW_PRIVS = 38
+PR_CAP_AMBIENT = 47
+PR_CAP_AMBIENT_CLEAR_ALL = 4
+SECCOMP_MODE_FILTER = 2
+CAP_VERSION_3 = 0x20080522
+
+
+class _CapHeader(ctypes.Structure):
+    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+
+class _CapData(ctypes.Structure):
+    _fields_ = [
+        ("effective", ctypes.c_uint32),
+        ("permitted", ctypes.c_uint32),
+        ("inheritable", ctypes.c_uint32),
+    ]
+
+
+class _SockFilter(ctypes.Structure):
+    _fields_ = [
+        ("code", ctypes.c_uint16),
+        ("jt", ctypes.c_uint8),
+        ("jf", ctypes.c_uint8),
+        ("k", ctypes.c_uint32),
+    ]
+
+
+class _SockFprog(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.POINTER(_SockFilter))]
+
+
+def _prctl(option: int, arg: int = 0, what: str = "prctl") -> None:
+    zero = ctypes.c_ulong(0)
+    _check(_libc.prctl(option, ctypes.c_ulong(arg), zero, zero, zero), what)
+
+
+def _capsets() -> tuple[int, int]:
+    """This process's (effective, permitted) sets, as 64-bit masks."""
+    header, data = _CapHeader(CAP_VERSION_3, 0), (_CapData * 2)()
+    _check(_libc.capget(ctypes.byref(header), data), "capget")
+    eff = data[0].effective | data[1].effective << 32
+    prm = data[0].permitted | data[1].permitted << 32
+    return eff, prm
+
+
+def _capset(mask: int) -> None:
+    """effective = permitted = `mask`, inheritable empty."""
+    header, data = _CapHeader(CAP_VERSION_3, 0), (_CapData * 2)()
+    for i in (0, 1):
+        word = (mask >> (32 * i)) & 0xFFFFFFFF
+        data[i].effective, data[i].permitted, data[i].inheritable = word, word, 0
+    _check(_libc.capset(ctypes.byref(header), data), "capset")
+
+
+def _seccomp(program: list[list[int]]) -> None:
+    insns = (_SockFilter * len(program))(*(_SockFilter(*i) for i in program))
+    prog = _SockFprog(len(program), insns)
+    zero = ctypes.c_ulong(0)
+    rc = _libc.prctl(
+        PR_SET_SECCOMP, ctypes.c_ulong(SECCOMP_MODE_FILTER), ctypes.byref(prog), zero, zero
+    )
+    _check(rc, "seccomp filter")
+
+
+def _last_cap() -> int:
+    with open("/proc/sys/kernel/cap_last_cap") as fh:
+        return int(fh.read())
+
+
+def become(sec: dict) -> None:  # type: ignore[type-arg]
+    """Turn this (root) process into the container's: seccomp filter, capability
+    bounding set, user and groups, capabilities held, no_new_privs. The order is
+    runc's: a filter without no_new_privs needs CAP_SYS_ADMIN, so it comes first;
+    the bounding set is dropped while CAP_SETPCAP is still held."""
+    keep = set(sec["capabilities"])
+    nnp = bool(sec.get("no_new_privs"))
+    program = sec.get("seccomp")
+    if program and not nnp:
+        _seccomp(program)
+    for cap in range(_last_cap() + 1):
+        if cap not in keep:
+            _prctl(PR_CAPBSET_DROP, cap, f"drop capability {cap} from the bounding set")
+    _prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, "clear ambient capabilities")
+    os.setgroups([int(g) for g in sec.get("groups", [])])
+    os.setgid(int(sec["gid"]))
+    os.setuid(int(sec["uid"]))  # not root: the kernel clears the held sets
+    _, permitted = _capsets()
+    _capset(sum(1 << c for c in sec.get("effective", [])) & permitted)
+    if nnp:
+        _prctl(PR_SET_NO_NEW_PRIVS, 1, "no_new_privs")
+    if program and nnp:
+        _seccomp(program)
 
 
 def host_pid() -> int:
@@ -198,7 +296,27 @@ def host_pid() -> int:
     return os.getpid()
 
 
+def exec_main(spec: dict) -> None:  # type: ignore[type-arg]
+    """`--exec SPEC_JSON`, run by `nsenter` in a running container's namespaces
+    (exec probes and hooks): into its cgroups and root, then the same
+    identity as the container's command, then exec."""
+    try:
+        for procs in spec.get("cgroups", []):
+            with open(procs, "w") as fh:
+                fh.write("0")
+        os.chroot(spec["rootfs"])
+        os.chdir(spec.get("cwd") or "/")
+        become(spec["security"])
+        argv = spec["argv"]
+        os.execvpe(argv[0], argv, spec["env"])
+    except BaseException as err:
+        print(f"exec failed: {err}", file=sys.stderr, flush=True)
+        os._exit(126 if not isinstance(err, FileNotFoundError) else 127)
+
+
 def main() -> None:
+    if sys.argv[1] == "--exec":
+        exec_main(json.loads(sys.argv[2]))
     with open(sys.argv[1]) as fh:
         spec = json.load(fh)
     # The PID is published only once the container is fully set up (just before

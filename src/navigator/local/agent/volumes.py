@@ -9,8 +9,10 @@ The container shim bind-mounts each at its mount path.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import os
+import stat
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +22,9 @@ from navigator.local.agent import disks
 from navigator.local.agent.kube import ApiError, Kube, Obj
 
 DEFAULT_TOKEN_SECONDS = 3607
+# fsGroup (the kubelet's masks and policies).
+RW_MASK, RO_MASK, EXEC_MASK = 0o660, 0o440, 0o110
+ALWAYS, ON_ROOT_MISMATCH = "Always", "OnRootMismatch"
 
 
 class VolumeError(RuntimeError):
@@ -88,6 +93,8 @@ class VolumeBuilder:
         self.dir = pod_dir / "volumes"
         self.pod_with_ip = {**pod, "status": {**pod.get("status", {}), "podIP": ip}}
         self._tokens: dict[str, tuple[float, str]] = {}  # key -> (renew after, token)
+        pod_sc = pod.get("spec", {}).get("securityContext") or {}
+        self.fs_group_policy = str(pod_sc.get("fsGroupChangePolicy") or ALWAYS)
 
     async def build_all(self, fs_group: int | None) -> dict[str, str]:
         out = {}
@@ -107,7 +114,8 @@ class VolumeBuilder:
             return str(path)
         if "emptyDir" in vol:
             target.mkdir(parents=True, exist_ok=True)
-            _own(target, fs_group)
+            target.chmod(0o777)  # the kubelet's mode: any user of the pod may write
+            set_ownership(target, fs_group, policy=self.fs_group_policy)
             return str(target)
         files: dict[str, bytes]
         mode = 0o644
@@ -129,8 +137,7 @@ class VolumeBuilder:
         else:
             raise VolumeError(f"volume {name}: unsupported volume type")
         _write(target, files, mode)
-        if fs_group is not None:
-            _own(target, fs_group, recursive=True)
+        set_ownership(target, fs_group, readonly=True)
         return str(target)
 
     async def _projection(self, source: Obj) -> dict[str, bytes]:
@@ -232,16 +239,50 @@ class VolumeBuilder:
             await disks.mount(Path(path))
         except disks.DiskError as err:
             raise VolumeError(f"persistentvolume {pv_name}: {err}") from err
-        _own(Path(path), fs_group)
+        if spec.get("local"):  # as the kubelet: a hostPath volume's ownership is left alone
+            await asyncio.to_thread(
+                set_ownership, Path(path), fs_group, policy=self.fs_group_policy
+            )
         return str(path)
 
 
-def _own(path: Path, gid: int | None, *, recursive: bool = False) -> None:
-    """fsGroup: the volume belongs to the group and new files inherit it (setgid)."""
+def requires_change(root: Path, gid: int, *, readonly: bool = False) -> bool:
+    """`OnRootMismatch`: does the volume's root lack the group, its permissions
+    or the setgid bit? (The kubelet's `requiresPermissionChange`.)"""
+    try:
+        st = root.stat()
+    except OSError:
+        return True
+    want = (RO_MASK if readonly else RW_MASK) | EXEC_MASK
+    if st.st_gid != gid or not stat.S_ISDIR(st.st_mode):
+        return True
+    return (st.st_mode & want) != want or not st.st_mode & stat.S_ISGID
+
+
+def set_ownership(
+    root: Path, gid: int | None, *, readonly: bool = False, policy: str = ALWAYS
+) -> None:
+    """fsGroup, as the kubelet's `SetVolumeOwnership` does it: every file and
+    directory of the volume (symlinks not followed) gets the group, group
+    read and write (read only for a read-only volume), and directories also
+    group search and setgid, so that new files inherit the group. With
+    `OnRootMismatch` nothing is done when the volume's root is already right."""
     if gid is None:
         return
-    paths = [path, *path.rglob("*")] if recursive else [path]
-    for p in paths:
-        os.chown(p, -1, gid, follow_symlinks=False)
-        if p.is_dir():
-            p.chmod(p.stat().st_mode | 0o2070)
+    if policy == ON_ROOT_MISMATCH and not requires_change(root, gid, readonly=readonly):
+        return
+    mask = RO_MASK if readonly else RW_MASK
+    for path in _walk(root):
+        st = path.lstat()
+        os.chown(path, -1, gid, follow_symlinks=False)
+        if stat.S_ISLNK(st.st_mode):
+            continue
+        extra = mask | (EXEC_MASK | stat.S_ISGID if stat.S_ISDIR(st.st_mode) else 0)
+        path.chmod(stat.S_IMODE(st.st_mode) | extra)
+
+
+def _walk(root: Path) -> list[Path]:
+    out = [root]
+    for dirpath, dirnames, filenames in os.walk(root):
+        out += [Path(dirpath, n) for n in (*dirnames, *filenames)]
+    return out

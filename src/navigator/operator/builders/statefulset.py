@@ -57,6 +57,10 @@ TERMINATION_GRACE_SECONDS = 120
 STARTUP_PERIOD_SECONDS, STARTUP_FAILURES = 2, 900
 READY_PERIOD_SECONDS, READY_FAILURES = 2, 5
 DEFAULT_HEAP_MIB, MIN_HEAP_MIB, MAX_HEAP_MIB = 512, 256, 8192
+# The database runs as the official image's `cassandra` user and group, which
+# own its configuration and log directories; the data volume is given to the
+# group (fsGroup). See docs/security.md, "Non-root pods".
+CASSANDRA_UID = CASSANDRA_GID = 999
 
 
 def image(cluster: CassandraCluster) -> str:
@@ -84,7 +88,11 @@ def config_json(cluster: CassandraCluster) -> str:
     """The user's configuration for the pilot, canonical JSON (a change of it
     is a change of the pod template, hence a rollout)."""
     config = cluster.spec.config
-    body = {"cassandraYaml": config.cassandra_yaml, "jvmOptions": list(config.jvm_options)}
+    body = {
+        "cassandraYaml": config.cassandra_yaml,
+        "jvmOptions": list(config.jvm_options),
+        "auth": cluster.spec.auth.enabled,
+    }
     return json.dumps(body, sort_keys=True, separators=(",", ":"))
 
 
@@ -110,6 +118,26 @@ def env(
     return out
 
 
+def pod_security_context() -> dict[str, Any]:
+    """Non-root, with the data volume's group and the runtime's seccomp profile
+    (Pod Security Standards: `restricted`)."""
+    return {
+        "runAsNonRoot": True,
+        "runAsUser": CASSANDRA_UID,
+        "runAsGroup": CASSANDRA_GID,
+        "fsGroup": CASSANDRA_GID,
+        # The volume's ownership is walked only when its root is not right yet
+        # (the first start, or a volume written by a root pod before).
+        "fsGroupChangePolicy": "OnRootMismatch",
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+
+
+def container_security_context() -> dict[str, Any]:
+    """No capabilities at all, and no way to gain privileges (setuid binaries)."""
+    return {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}
+
+
 def _probe(path: str, period: int, failures: int) -> dict[str, Any]:
     return {
         "httpGet": {"path": path, "port": PROBE_PORT},
@@ -133,6 +161,7 @@ def container(
         "livenessProbe": _probe("/healthz/live", 10, 6),
         "startupProbe": _probe("/healthz/started", STARTUP_PERIOD_SECONDS, STARTUP_FAILURES),
         "volumeMounts": [{"name": DATA_VOLUME, "mountPath": DATA_DIR}],
+        "securityContext": container_security_context(),
     }
     if pool.resources:
         out["resources"] = pool.resources
@@ -168,6 +197,7 @@ def pod_spec(
     spec: dict[str, Any] = {
         "serviceAccountName": pilot_account_name(cluster),
         "terminationGracePeriodSeconds": TERMINATION_GRACE_SECONDS,
+        "securityContext": pod_security_context(),
         "containers": [container(cluster, pool, profile)],
     }
     passthrough = {

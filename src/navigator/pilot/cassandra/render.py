@@ -51,6 +51,10 @@ OWNED_KEYS = frozenset(
         # Cassandra's default (true) stands: a new member that skipped
         # bootstrap would own token ranges without their data.
         "auto_bootstrap",
+        # Set from spec.auth (`Overrides.auth`).
+        "authenticator",
+        "authorizer",
+        "role_manager",
     }
 )
 
@@ -76,6 +80,7 @@ class Overrides:
     cassandra_yaml: Mapping[str, Any] = field(default_factory=dict)
     jvm_options: Sequence[str] = ()
     heap: str = "512M"
+    auth: bool = False  # spec.auth.enabled: PasswordAuthenticator and CassandraAuthorizer
 
 
 def render(
@@ -108,6 +113,7 @@ def render(
         conf=layout.conf_dir,
         logs=layout.log_dir,
         profile=profile,
+        auth=overrides.auth,
     )
     settings = {**cassandra_yaml(node), **overrides.cassandra_yaml}
     jvm = [*parse_jvm_options(jvm_options_text), *overrides.jvm_options]
