@@ -110,6 +110,9 @@ def pilots(
                 "spec": {
                     "version": pinned().cassandra,
                     "nodePools": [{"name": POOL, "replicas": SIZE, "datacenter": DC}],
+                    # No operator here to set up the superuser: the pilot
+                    # tier connects without credentials (auth: docs/security.md).
+                    "auth": {"enabled": False},
                 },
             },
         ],
