@@ -81,6 +81,11 @@ def desired_factors(spec: CassandraClusterSpec) -> tuple[tuple[str, int], ...]:
     return tuple((dc, min(MAX_SYSTEM_RF, n)) for dc, n in sorted(sizes.items()) if n > 0)
 
 
+def _nts_factors(ks: Replication) -> dict[str, int]:
+    """A keyspace's factors per datacenter; none unless NetworkTopologyStrategy."""
+    return dict(ks.factors) if ks.strategy == NETWORK_TOPOLOGY else {}
+
+
 def raised(
     keyspaces: Mapping[str, Replication], factors: tuple[tuple[str, int], ...]
 ) -> dict[str, tuple[tuple[str, int], ...]]:
@@ -94,7 +99,7 @@ def raised(
         ks = keyspaces.get(name)
         if ks is None:
             continue
-        now = dict(ks.factors) if ks.strategy == NETWORK_TOPOLOGY else {}
+        now = _nts_factors(ks)
         new = {**now, **{dc: max(rf, now.get(dc, 0)) for dc, rf in factors}}
         if ks.strategy != NETWORK_TOPOLOGY or new != now:
             out[name] = tuple(sorted(new.items()))
@@ -205,7 +210,7 @@ def lowered(observed: Observed, leaving: Member) -> Action | None:
         ks = found.get(name)
         if ks is None or ks.in_datacenter(dc) <= remaining:
             continue
-        now = dict(ks.factors) if ks.strategy == NETWORK_TOPOLOGY else {}
+        now = _nts_factors(ks)
         # A datacenter left with no member replicates nothing any more.
         new = {k: v for k, v in {**now, dc: target}.items() if v > 0}
         if new:

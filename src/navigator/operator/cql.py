@@ -114,23 +114,19 @@ def session(address: str, credentials: Credentials | None, port: int = CQL_PORT)
 def _first_session(
     addresses: Sequence[str], logins: Sequence[Credentials | None], port: int
 ) -> tuple[str, Credentials | None]:
-    """The first (address, login) that connects; LoginRefused when every
-    member refused every login, else the last error."""
+    """The first (address, login) that connects; else the last error
+    (`LoginRefused` when the last attempt was a refused login)."""
     last: CqlFailed = CqlFailed("no member address to connect to")
-    refused = 0
     for address in addresses:
         for login in logins:
             try:
                 with session(address, login, port):
                     return address, login
             except LoginRefused as err:
-                refused += 1
                 last = err
             except CqlFailed as err:
                 last = err
                 break  # this member does not answer: try the next one
-    if refused and isinstance(last, LoginRefused):
-        raise last
     raise last
 
 
