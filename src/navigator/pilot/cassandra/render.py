@@ -55,6 +55,9 @@ OWNED_KEYS = frozenset(
         "authenticator",
         "authorizer",
         "role_manager",
+        # Set from spec.tls (`Overrides.client_encryption`, `.internode_encryption`).
+        "client_encryption_options",
+        "server_encryption_options",
     }
 )
 
