@@ -213,7 +213,8 @@ class CassandraNodePool(NodePoolBase):
         return self.rack or self.name
 
 
-SECRET_NAME = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+# A DNS-1123 subdomain: what Kubernetes allows for a Secret's (or an issuer's) name.
+SECRET_NAME = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
 
 
 class CassandraAuth(ApiModel):

@@ -6,8 +6,15 @@ from pathlib import Path
 
 import pytest
 import yaml
+from pydantic import ValidationError
 
-from navigator.api.cassandra import OWNED_KEYS, CassandraCluster, CassandraNodePool
+from navigator.api.cassandra import (
+    OWNED_KEYS,
+    CassandraAuth,
+    CassandraCluster,
+    CassandraNodePool,
+    IssuerRef,
+)
 from navigator.api.pilot import Pilot
 from navigator.pilot.cassandra.render import OWNED_KEYS as PILOT_OWNED_KEYS
 
@@ -64,3 +71,18 @@ def test_wire_names_are_camel_case() -> None:
 def test_owned_keys_agree_with_the_pilot() -> None:
     """Admission refuses exactly the keys the pilot's renderer refuses."""
     assert set(OWNED_KEYS) == set(PILOT_OWNED_KEYS)
+
+
+@pytest.mark.parametrize("name", ["admin", "my.admin", "a-1.b-2"])
+def test_secret_and_issuer_names_are_dns_subdomains(name: str) -> None:
+    auth = CassandraAuth(superuser_secret_name=name)
+    ref = IssuerRef(name=name)
+    assert (auth.superuser_secret_name, ref.name) == (name, name)
+
+
+@pytest.mark.parametrize("name", ["Admin", "a\\b", "a..b", "-a", "a."])
+def test_names_that_are_not_dns_subdomains_are_refused(name: str) -> None:
+    with pytest.raises(ValidationError):
+        CassandraAuth(superuser_secret_name=name)
+    with pytest.raises(ValidationError):
+        IssuerRef(name=name)
