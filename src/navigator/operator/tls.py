@@ -32,6 +32,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from navigator.api.cassandra import CassandraCluster, CassandraNodePool, CertManagerIssuer
+from navigator.certs import builder, key_usage
 from navigator.operator.auth import GENERATED_LABEL
 from navigator.operator.builders.meta import (
     labels,
@@ -72,20 +73,6 @@ def _cert_pem(cert: x509.Certificate) -> str:
     return cert.public_bytes(serialization.Encoding.PEM).decode()
 
 
-def _key_usage(*, cert_sign: bool) -> x509.KeyUsage:
-    return x509.KeyUsage(
-        digital_signature=True,
-        key_cert_sign=cert_sign,
-        crl_sign=cert_sign,
-        content_commitment=False,
-        key_encipherment=False,
-        data_encipherment=False,
-        key_agreement=False,
-        encipher_only=False,
-        decipher_only=False,
-    )
-
-
 def ca_common_name(cluster_name: str) -> str:
     return f"navigator-{cluster_name}-ca"
 
@@ -97,15 +84,9 @@ def new_ca(
     key = key or _new_key()
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, ca_common_name(cluster_name))])
     cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - BACKDATE)
-        .not_valid_after(now + CA_VALIDITY)
+        builder(name, name, key.public_key(), now - BACKDATE, now + CA_VALIDITY)
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(_key_usage(cert_sign=True), critical=True)
+        .add_extension(key_usage(cert_sign=True), critical=True)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
         .sign(key, hashes.SHA256())
     )
@@ -142,16 +123,12 @@ def member_certificate(
     if not sans:
         raise ValueError(f"no DNS name or IP for {member}'s certificate")
     usages = [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, member)])
+    end = now + dt.timedelta(days=days)
     cert = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, member)]))
-        .issuer_name(ca_cert.subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - BACKDATE)
-        .not_valid_after(now + dt.timedelta(days=days))
+        builder(subject, ca_cert.subject, key.public_key(), now - BACKDATE, end)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(_key_usage(cert_sign=False), critical=True)
+        .add_extension(key_usage(cert_sign=False), critical=True)
         .add_extension(x509.ExtendedKeyUsage(usages), critical=False)
         .add_extension(x509.SubjectAlternativeName(sans), critical=False)
         .add_extension(
