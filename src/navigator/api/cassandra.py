@@ -24,6 +24,7 @@ VERSION_PATTERN = r"^[5-9]\.(0|[1-9][0-9]{0,2})\.(0|[1-9][0-9]{0,2})$"
 # cassandra.yaml keys the pilot renders itself (an override would break the
 # node), with their JSON types: declaring them typed lets CEL see them.
 _STRING, _INT, _BOOL = {"type": "string"}, {"type": "integer"}, {"type": "boolean"}
+_ANY_OBJECT = {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
 _ANY_LIST = {
     "type": "array",
     "maxItems": 16,
@@ -50,6 +51,8 @@ OWNED_KEY_TYPES: dict[str, dict[str, Any]] = {
     "authenticator": _STRING,
     "authorizer": _STRING,
     "role_manager": _STRING,
+    "client_encryption_options": _ANY_OBJECT,
+    "server_encryption_options": _ANY_OBJECT,
 }
 OWNED_KEYS: tuple[str, ...] = tuple(OWNED_KEY_TYPES)
 # Why a key is owned, where the key's name does not say it.
@@ -58,6 +61,8 @@ OWNED_KEY_REASONS: dict[str, str] = {
     "authenticator": "set by spec.auth",
     "authorizer": "set by spec.auth",
     "role_manager": "set by spec.auth",
+    "client_encryption_options": "set by spec.tls",
+    "server_encryption_options": "set by spec.tls",
 }
 
 
@@ -233,6 +238,63 @@ class CassandraAuth(ApiModel):
     )
 
 
+class IssuerRef(ApiModel):
+    """A cert-manager issuer: the `issuerRef` of every member's Certificate."""
+
+    name: str = Field(
+        description="Name of the Issuer (in the cluster's namespace) or ClusterIssuer.",
+        min_length=1,
+        max_length=253,
+        pattern=SECRET_NAME,
+    )
+    kind: str = Field(
+        "Issuer",
+        description="Issuer, ClusterIssuer, or the kind of an external issuer.",
+        min_length=1,
+        max_length=63,
+    )
+    group: str = Field(
+        "cert-manager.io",
+        description="API group of the issuer (cert-manager.io, or an external issuer's).",
+        min_length=1,
+        max_length=253,
+    )
+
+
+class CertManagerIssuer(ApiModel):
+    """Certificates issued by cert-manager instead of the operator's own CA."""
+
+    issuer_ref: IssuerRef = Field(
+        description="The issuer that signs every member's certificate. Its CA must be in"
+        " the `ca.crt` of the Secrets it issues: members trust each other through it."
+    )
+
+
+class CassandraTLS(ApiModel):
+    """Encryption on the wire (TLS), per direction; off unless turned on."""
+
+    client_encryption: bool = Field(
+        False,
+        description="Client-to-node: the CQL port accepts TLS connections only (Cassandra's"
+        " client_encryption_options, enabled and not optional). Clients verify the"
+        " members' certificates against the cluster's CA; no client certificate is"
+        " required.",
+    )
+    internode_encryption: bool = Field(
+        False,
+        description="Node-to-node: every connection between members is TLS with a"
+        " certificate on both ends, each verified against the cluster's CA (Cassandra's"
+        " server_encryption_options, internode_encryption all, require_client_auth).",
+    )
+    cert_manager: CertManagerIssuer | None = Field(
+        None,
+        description="Absent: the operator makes a CA for the cluster (Secret"
+        " `<cluster>-ca`) and signs each member's certificate itself, renewing it before"
+        " it expires. Set: cert-manager issues each member's certificate (a Certificate"
+        " per member, Secret `<member>-tls`) from this issuer.",
+    )
+
+
 class CassandraClusterSpec(ClusterSpecBase):
     """The Cassandra cluster the user wants."""
 
@@ -261,6 +323,11 @@ class CassandraClusterSpec(ClusterSpecBase):
     auth: CassandraAuth = Field(
         default_factory=CassandraAuth,
         description="Authentication and authorization; on unless explicitly turned off.",
+    )
+    tls: CassandraTLS = Field(
+        default_factory=CassandraTLS,
+        description="TLS between clients and members and between members; off by default."
+        " Not acted on yet: this version accepts the field but configures no TLS.",
     )
 
 

@@ -23,6 +23,16 @@ CQL_PORT = 9042
 STORAGE_PORT = 7000
 JMX_PORT = 7199
 DEFAULT_HEAP = "512M"
+# Reads the private key and certificates from PEM files (Cassandra 4.1 and later).
+PEM_SSL_CONTEXT_FACTORY = "org.apache.cassandra.security.PEMBasedSslContextFactory"
+
+
+@dataclass(frozen=True)
+class TlsFiles:
+    """A node's TLS material, as PEMBasedSslContextFactory reads it."""
+
+    keystore: Path  # the private key (unencrypted PKCS#8) followed by its certificate chain
+    truststore: Path  # the CA certificates a peer's or client's chain must end at
 
 
 @dataclass(frozen=True)
@@ -46,6 +56,10 @@ class NodeConfig:
     # Clients log in (PasswordAuthenticator) and roles carry permissions
     # (CassandraAuthorizer); off, anyone who reaches the node may do anything.
     auth: bool = False
+    # TLS (spec.tls): CQL over TLS only; mutual TLS between members. Off, the
+    # encryption options are not rendered (Cassandra's defaults: no TLS).
+    client_encryption: bool = False
+    internode_encryption: bool = False
 
     @property
     def conf_dir(self) -> Path:
@@ -54,6 +68,12 @@ class NodeConfig:
     @property
     def log_dir(self) -> Path:
         return self.logs or self.data_dir / "logs"
+
+    @property
+    def tls_files(self) -> TlsFiles:
+        """Where the pilot puts the member's key and certificate, and the CA."""
+        tls = self.conf_dir / "tls"
+        return TlsFiles(keystore=tls / "keystore.pem", truststore=tls / "truststore.pem")
 
 
 def cassandra_yaml(node: NodeConfig) -> dict[str, Any]:
@@ -92,6 +112,7 @@ def cassandra_yaml(node: NodeConfig) -> dict[str, Any]:
         "commit_failure_policy": "die",
         **_small_machine_tuning(),
         **auth_settings(node.auth),
+        **encryption_settings(node.client_encryption, node.internode_encryption, node.tls_files),
         **node.profile.cassandra_yaml,
     }
 
@@ -129,6 +150,59 @@ def auth_settings(enabled: bool) -> dict[str, Any]:
         "authenticator": "PasswordAuthenticator",
         "authorizer": "CassandraAuthorizer",
         "role_manager": "CassandraRoleManager",
+    }
+
+
+def encryption_settings(client: bool, internode: bool, files: TlsFiles) -> dict[str, Any]:
+    """TLS on the CQL port (client) and between members (internode); nothing
+    when both are off, which is what Cassandra does by default.
+
+    Key names checked against Cassandra 5.0.6's own classes (cassandra-all's
+    `config.EncryptionOptions` and its `ServerEncryptionOptions`, and
+    `security.PEMBasedSslContextFactory`, listed with javap): 5.0's name for
+    the legacy port switch is `legacy_ssl_storage_port_enabled`
+    (`enable_legacy_ssl_storage_port` is the deprecated one it replaces).
+    PEMBasedSslContextFactory reads the key and the chain from the one
+    `keystore` file; an unencrypted key must be PKCS#8 (it parses
+    PKCS8EncodedKeySpec) and needs no `keystore_password`; `outbound_keystore`
+    defaults to `keystore`, so a member presents the same certificate both
+    ways. `optional: false` is written out: left out, Cassandra defaults it to
+    true for options that have a keystore and no `enabled` (server options
+    never have one: `internode_encryption` says it), and the storage port
+    would accept plaintext connections as well.
+    """
+    if not (client or internode):
+        return {}
+    client_options: dict[str, Any] = {"enabled": False}
+    if client:
+        client_options = {
+            "enabled": True,
+            "optional": False,  # TLS only on the CQL port
+            "require_client_auth": False,  # clients log in with passwords (spec.auth)
+            **_pem_stores(files),
+        }
+    server_options: dict[str, Any] = {"internode_encryption": "none"}
+    if internode:
+        server_options = {
+            "internode_encryption": "all",
+            "optional": False,
+            "require_client_auth": True,  # a peer shows a certificate the CA signed
+            "legacy_ssl_storage_port_enabled": False,  # one storage port, no ssl_storage_port
+            **_pem_stores(files),
+        }
+    return {
+        "client_encryption_options": client_options,
+        "server_encryption_options": server_options,
+    }
+
+
+def _pem_stores(files: TlsFiles) -> dict[str, Any]:
+    """New objects on every call: YAML would write one object met twice as an
+    anchor and an alias."""
+    return {
+        "ssl_context_factory": {"class_name": PEM_SSL_CONTEXT_FACTORY},
+        "keystore": str(files.keystore),
+        "truststore": str(files.truststore),
     }
 
 

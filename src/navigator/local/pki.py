@@ -17,6 +17,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from navigator.certs import builder, key_usage
+
 VALIDITY = dt.timedelta(days=3650)
 
 PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
@@ -70,28 +72,9 @@ class Authority:
         name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "navigator-local-ca")])
         now = _now()
         cert = (
-            x509.CertificateBuilder()
-            .subject_name(name)
-            .issuer_name(name)
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(minutes=5))
-            .not_valid_after(now + VALIDITY)
+            builder(name, name, key.public_key(), now - dt.timedelta(minutes=5), now + VALIDITY)
             .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .add_extension(
-                x509.KeyUsage(
-                    digital_signature=True,
-                    key_cert_sign=True,
-                    crl_sign=True,
-                    content_commitment=False,
-                    key_encipherment=False,
-                    data_encipherment=False,
-                    key_agreement=False,
-                    encipher_only=False,
-                    decipher_only=False,
-                ),
-                critical=True,
-            )
+            .add_extension(key_usage(cert_sign=True), critical=True)
             .add_extension(
                 x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False
             )
@@ -129,14 +112,14 @@ def _sign_leaf(
     if spec.client:
         usages.append(ExtendedKeyUsageOID.CLIENT_AUTH)
     now = _now()
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name(attrs))
-        .issuer_name(ca_cert.subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + VALIDITY)
+    leaf = (
+        builder(
+            x509.Name(attrs),
+            ca_cert.subject,
+            key.public_key(),
+            now - dt.timedelta(minutes=5),
+            now + VALIDITY,
+        )
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(x509.ExtendedKeyUsage(usages), critical=False)
         .add_extension(
@@ -147,8 +130,8 @@ def _sign_leaf(
     sans: list[x509.GeneralName] = [x509.DNSName(d) for d in spec.dns_names]
     sans += [x509.IPAddress(ipaddress.ip_address(ip)) for ip in spec.ip_addresses]
     if sans:
-        builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
-    return builder.sign(ca_key, hashes.SHA256())
+        leaf = leaf.add_extension(x509.SubjectAlternativeName(sans), critical=False)
+    return leaf.sign(ca_key, hashes.SHA256())
 
 
 def ensure_service_account_keys(directory: Path) -> KeyPair:

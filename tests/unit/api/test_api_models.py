@@ -13,6 +13,7 @@ from navigator.api.cassandra import (
     CassandraAuth,
     CassandraCluster,
     CassandraNodePool,
+    IssuerRef,
 )
 from navigator.api.pilot import Pilot
 from navigator.pilot.cassandra.render import OWNED_KEYS as PILOT_OWNED_KEYS
@@ -73,11 +74,15 @@ def test_owned_keys_agree_with_the_pilot() -> None:
 
 
 @pytest.mark.parametrize("name", ["admin", "my.admin", "a-1.b-2"])
-def test_secret_names_are_dns_subdomains(name: str) -> None:
-    assert CassandraAuth(superuser_secret_name=name).superuser_secret_name == name
+def test_secret_and_issuer_names_are_dns_subdomains(name: str) -> None:
+    auth = CassandraAuth(superuser_secret_name=name)
+    ref = IssuerRef(name=name)
+    assert (auth.superuser_secret_name, ref.name) == (name, name)
 
 
 @pytest.mark.parametrize("name", ["Admin", "a\\b", "a..b", "-a", "a."])
 def test_names_that_are_not_dns_subdomains_are_refused(name: str) -> None:
     with pytest.raises(ValidationError):
         CassandraAuth(superuser_secret_name=name)
+    with pytest.raises(ValidationError):
+        IssuerRef(name=name)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -9,8 +10,10 @@ import yaml
 
 from navigator.cassandra.config import (
     NodeConfig,
+    TlsFiles,
     cassandra_yaml,
     daemon_command,
+    encryption_settings,
     module_flags,
     nodetool_command,
     render_cassandra_yaml,
@@ -137,3 +140,56 @@ def test_a_disk_or_commitlog_failure_ends_the_jvm() -> None:
     settings = cassandra_yaml(NODE)
     assert settings["disk_failure_policy"] == "die"
     assert settings["commit_failure_policy"] == "die"
+
+
+FILES = TlsFiles(keystore=Path("/conf/tls/keystore.pem"), truststore=Path("/conf/tls/ca.pem"))
+PEM_STORES = {
+    "ssl_context_factory": {
+        "class_name": "org.apache.cassandra.security.PEMBasedSslContextFactory"
+    },
+    "keystore": "/conf/tls/keystore.pem",
+    "truststore": "/conf/tls/ca.pem",
+}
+
+
+def test_no_encryption_options_without_tls() -> None:
+    assert encryption_settings(False, False, FILES) == {}
+    settings = cassandra_yaml(NODE)
+    assert "client_encryption_options" not in settings
+    assert "server_encryption_options" not in settings
+
+
+def test_client_encryption_only_takes_tls_on_the_cql_port_and_none_between_members() -> None:
+    settings = encryption_settings(True, False, FILES)
+    assert settings["client_encryption_options"] == {
+        "enabled": True,
+        "optional": False,
+        "require_client_auth": False,
+        **PEM_STORES,
+    }
+    assert settings["server_encryption_options"] == {"internode_encryption": "none"}
+
+
+def test_internode_encryption_is_mutual_tls_on_the_storage_port_only() -> None:
+    settings = encryption_settings(True, True, FILES)
+    assert settings["client_encryption_options"]["enabled"] is True
+    assert settings["server_encryption_options"] == {
+        "internode_encryption": "all",
+        "optional": False,
+        "require_client_auth": True,
+        "legacy_ssl_storage_port_enabled": False,
+        **PEM_STORES,
+    }
+    assert encryption_settings(False, True, FILES)["client_encryption_options"] == {
+        "enabled": False
+    }
+
+
+def test_a_node_with_tls_reads_its_files_from_its_config_directory() -> None:
+    node = replace(NODE, client_encryption=True, internode_encryption=True)
+    settings = yaml.safe_load(render_cassandra_yaml(node))
+    for options in ("client_encryption_options", "server_encryption_options"):
+        assert settings[options]["keystore"] == "/data/node2/conf/tls/keystore.pem"
+        assert settings[options]["truststore"] == "/data/node2/conf/tls/truststore.pem"
+    text = render_cassandra_yaml(node)
+    assert "&id" not in text  # no YAML anchor: each option has its own objects

@@ -83,3 +83,19 @@ def test_auth_renders_password_authentication_and_role_authorization() -> None:
 def test_auth_cannot_be_turned_off_behind_spec_auth() -> None:
     with pytest.raises(ConfigError, match="authenticator"):
         _render(Overrides(auth=True, cassandra_yaml={"authenticator": "AllowAllAuthenticator"}))
+
+
+def test_tls_renders_the_encryption_options_and_nothing_without() -> None:
+    off, _ = _render()
+    assert "client_encryption_options" not in off
+    assert "server_encryption_options" not in off
+    on, _ = _render(Overrides(client_encryption=True, internode_encryption=True))
+    assert on["client_encryption_options"]["enabled"] is True
+    assert on["server_encryption_options"]["internode_encryption"] == "all"
+    assert on["server_encryption_options"]["keystore"] == "/etc/cassandra/tls/keystore.pem"
+
+
+@pytest.mark.parametrize("key", ["client_encryption_options", "server_encryption_options"])
+def test_tls_cannot_be_set_behind_spec_tls(key: str) -> None:
+    with pytest.raises(ConfigError, match=key):
+        _render(Overrides(cassandra_yaml={key: {"enabled": False}}))

@@ -40,7 +40,12 @@ def volume_name(member: str) -> str:
 
 def service_name(cluster: CassandraCluster) -> str:
     """The headless Service of all members (the StatefulSets' serviceName)."""
-    return f"{name_of(cluster)}-nodes"
+    return nodes_service_name(name_of(cluster))
+
+
+def nodes_service_name(cluster_name: str) -> str:
+    """`service_name` from the cluster's name alone."""
+    return f"{cluster_name}-nodes"
 
 
 def pilot_account_name(cluster: CassandraCluster) -> str:

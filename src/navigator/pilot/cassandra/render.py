@@ -55,6 +55,9 @@ OWNED_KEYS = frozenset(
         "authenticator",
         "authorizer",
         "role_manager",
+        # Set from spec.tls (`Overrides.client_encryption`, `.internode_encryption`).
+        "client_encryption_options",
+        "server_encryption_options",
     }
 )
 
@@ -81,6 +84,8 @@ class Overrides:
     jvm_options: Sequence[str] = ()
     heap: str = "512M"
     auth: bool = False  # spec.auth.enabled: PasswordAuthenticator and CassandraAuthorizer
+    client_encryption: bool = False  # spec.tls.clientEncryption: CQL over TLS only
+    internode_encryption: bool = False  # spec.tls.internodeEncryption: mutual TLS between members
 
 
 def render(
@@ -114,6 +119,8 @@ def render(
         logs=layout.log_dir,
         profile=profile,
         auth=overrides.auth,
+        client_encryption=overrides.client_encryption,
+        internode_encryption=overrides.internode_encryption,
     )
     settings = {**cassandra_yaml(node), **overrides.cassandra_yaml}
     jvm = [*parse_jvm_options(jvm_options_text), *overrides.jvm_options]
