@@ -294,6 +294,11 @@ class CassandraTLS(ApiModel):
         " per member, Secret `<member>-tls`) from this issuer.",
     )
 
+    @property
+    def enabled(self) -> bool:
+        """Either direction on: the pods need certificates."""
+        return self.client_encryption or self.internode_encryption
+
 
 class CassandraClusterSpec(ClusterSpecBase):
     """The Cassandra cluster the user wants."""
@@ -327,7 +332,19 @@ class CassandraClusterSpec(ClusterSpecBase):
     tls: CassandraTLS = Field(
         default_factory=CassandraTLS,
         description="TLS between clients and members and between members; off by default."
-        " Not acted on yet: this version accepts the field but configures no TLS.",
+        " Fixed when the cluster is created: switching encryption on a running cluster"
+        " needs every member to accept both, which this version does not do.",
+        json_schema_extra=k8s(
+            **{
+                "x-kubernetes-validations": [
+                    rule(
+                        "self == oldSelf",
+                        "tls cannot change once the cluster exists (switching encryption"
+                        " on a running cluster is not supported yet): create a new cluster",
+                    )
+                ]
+            }
+        ),
     )
 
 
@@ -380,10 +397,34 @@ class AuthStatus(ApiModel):
     message: str = Field("", description="What is missing, or why.", max_length=1024)
 
 
+class TlsStatus(ApiModel):
+    """TLS as the operator last set it up (no key material ever appears here)."""
+
+    client_encryption: bool = Field(description="CQL accepts TLS connections only.")
+    internode_encryption: bool = Field(description="Members talk to each other over mutual TLS.")
+    issuer: str = Field(
+        "",
+        description="Who signs the members' certificates: `Secret <cluster>-ca` (the"
+        " cluster's CA) or the cert-manager issuer.",
+        max_length=512,
+    )
+    ready: bool = Field(
+        False, description="Every member of the spec has its certificate in its pool's Secret."
+    )
+    not_after: str = Field(
+        "",
+        description="When the first member's certificate expires (RFC 3339); it is renewed"
+        " well before.",
+        max_length=64,
+    )
+    message: str = Field("", description="What is missing, or why.", max_length=1024)
+
+
 class CassandraClusterStatus(ClusterStatusBase):
     """What the operator observes about the cluster."""
 
     auth: AuthStatus | None = Field(None, description="Authentication as last verified.")
+    tls: TlsStatus | None = Field(None, description="TLS, when spec.tls turns it on.")
 
     members: list[MemberStatus] = Field(
         default_factory=list,

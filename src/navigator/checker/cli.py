@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
@@ -72,6 +73,15 @@ PROGRESS_EVERY = 5.0
     default=None,
     help="File holding the password (else env NAVIGATOR_CQL_PASSWORD).",
 )
+@click.option(
+    "--ssl-ca",
+    envvar="NAVIGATOR_CQL_SSL_CA",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="PEM file of the CA that signed the members' certificates: connect over TLS and"
+    " verify them against it (clusters with spec.tls.clientEncryption; env"
+    " NAVIGATOR_CQL_SSL_CA).",
+)
 @click.option("-o", "--output", type=click.Choice(["text", "json"]), default="text")
 def check_data(
     contact_points: str,
@@ -89,6 +99,7 @@ def check_data(
     request_timeout: float,
     username: str | None,
     password_file: str | None,
+    ssl_ca: Path | None,
     output: str,
 ) -> None:
     """Write uniquely identified rows continuously, then read them back from every replica.
@@ -97,7 +108,7 @@ def check_data(
     could not be checked, or the run cannot prove durability (see the report).
     """
     try:
-        from navigator.checker.connection import ConnectionSettings
+        from navigator.checker.connection import ConnectionSettings, ssl_context_for
         from navigator.checker.workload import DataChecker, Settings
     except ImportError as err:
         raise click.ClickException(f"check-data needs cassandra-driver ({err})") from err
@@ -117,8 +128,11 @@ def check_data(
                 request_timeout=request_timeout,
                 username=username,
                 password=_password(username, password_file),
+                ssl_ca=ssl_ca,
             ),
         )
+        if ssl_ca is not None:
+            ssl_context_for(ssl_ca)  # a file that holds no CA is refused before connecting
         points = [point.strip() for point in contact_points.split(",") if point.strip()]
         checker = DataChecker(points, settings)
     except ValueError as err:

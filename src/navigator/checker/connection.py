@@ -12,12 +12,17 @@ another coordinator. The table is created with ``speculative_retry = 'NONE'``
 so the coordinator does not ask a second replica either, and with
 ``read_repair = 'NONE'`` so reading never heals what the checker measures.
 The driver has no type stubs; its objects stay ``Any`` inside this package.
+
+TLS (``ssl_ca``): the members' certificates are verified against the given CA,
+but not their host names (see `ssl_context_for`).
 """
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from cassandra import ConsistencyLevel  # type: ignore[import-untyped]
@@ -54,6 +59,31 @@ class ConnectionSettings:
     # Login (PasswordAuthenticator); None: connect without credentials.
     username: str | None = None
     password: str | None = field(default=None, repr=False)
+    # PEM file of the CA that signed the members' certificates: connect over TLS
+    # and verify them against it. None: plain connections.
+    ssl_ca: Path | None = None
+
+
+def ssl_context_for(ca_file: Path) -> ssl.SSLContext:
+    """A client TLS context that trusts only the CAs in ``ca_file`` (PEM) and
+    requires every member to present a certificate they signed.
+
+    Raises ``ValueError`` when the file is missing, unreadable or holds no
+    certificate.
+    """
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    # The chain is verified, the host name is not: the checker connects to
+    # members by pod IP (the addresses the driver discovers), while a member's
+    # certificate names its DNS names, so a host name check would refuse every
+    # member. Set before verify_mode: PROTOCOL_TLS_CLIENT starts with both on.
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_REQUIRED
+    try:
+        context.load_verify_locations(cafile=ca_file)
+    except OSError as err:  # missing, unreadable, a directory, or not PEM (ssl.SSLError)
+        reason = err.strerror or str(err)
+        raise ValueError(f"cannot load CA certificates from {ca_file}: {reason}") from err
+    return context
 
 
 def consistency(name: str) -> int:
@@ -119,6 +149,8 @@ def open_cluster(contact_points: Sequence[str], settings: ConnectionSettings) ->
         options["auth_provider"] = PlainTextAuthProvider(
             username=settings.username, password=settings.password or ""
         )
+    if settings.ssl_ca is not None:
+        options["ssl_context"] = ssl_context_for(settings.ssl_ca)
     return Cluster(
         list(contact_points),
         port=settings.port,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -59,9 +60,23 @@ def _mask(text: str, secrets: Sequence[str]) -> str:
     return text
 
 
+def ssl_context(ca: str) -> ssl.SSLContext:
+    """TLS to a member, its certificate verified against the cluster's CA.
+    Not its name: the operator connects by pod IP, and a member's
+    certificate names its stable DNS names, not an address that changes."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_REQUIRED
+    context.load_verify_locations(cadata=ca)
+    return context
+
+
 @contextmanager
-def session(address: str, credentials: Credentials | None, port: int = CQL_PORT) -> Iterator[Any]:
-    """A session on `address` alone, logged in as `credentials` (None: no login)."""
+def session(
+    address: str, credentials: Credentials | None, port: int = CQL_PORT, ca: str = ""
+) -> Iterator[Any]:
+    """A session on `address` alone, logged in as `credentials` (None: no
+    login), over TLS verified against `ca` (PEM) when given."""
     from cassandra.auth import PlainTextAuthProvider  # type: ignore[import-untyped]
     from cassandra.cluster import (  # type: ignore[import-untyped]
         EXEC_PROFILE_DEFAULT,
@@ -84,6 +99,7 @@ def session(address: str, credentials: Credentials | None, port: int = CQL_PORT)
         [address],
         port=port,
         auth_provider=auth,
+        ssl_context=ssl_context(ca) if ca else None,
         execution_profiles={EXEC_PROFILE_DEFAULT: profile},
         connect_timeout=CONNECT_TIMEOUT_S,
         control_connection_timeout=CONNECT_TIMEOUT_S,
@@ -112,7 +128,7 @@ def session(address: str, credentials: Credentials | None, port: int = CQL_PORT)
 
 
 def _first_session(
-    addresses: Sequence[str], logins: Sequence[Credentials | None], port: int
+    addresses: Sequence[str], logins: Sequence[Credentials | None], port: int, ca: str = ""
 ) -> tuple[str, Credentials | None]:
     """The first (address, login) that connects; else the last error
     (`LoginRefused` when the last attempt was a refused login)."""
@@ -120,7 +136,7 @@ def _first_session(
     for address in addresses:
         for login in logins:
             try:
-                with session(address, login, port):
+                with session(address, login, port, ca):
                     return address, login
             except LoginRefused as err:
                 last = err
@@ -136,11 +152,12 @@ def replicate(
     keyspaces: Sequence[str],
     factors: Sequence[tuple[str, int]],
     port: int = CQL_PORT,
+    ca: str = "",
 ) -> None:
     """ALTER KEYSPACE each of `keyspaces` to NetworkTopologyStrategy `factors`."""
-    address, login = _first_session(addresses, logins, port)
+    address, login = _first_session(addresses, logins, port, ca)
     options = ", ".join(f"'{dc}': {rf}" for dc, rf in factors)
-    with session(address, login, port) as sess:
+    with session(address, login, port, ca) as sess:
         for keyspace in keyspaces:
             sess.execute(
                 f"ALTER KEYSPACE {quote_identifier(keyspace)} WITH replication ="
@@ -152,17 +169,19 @@ def replicate(
     )
 
 
-def set_up_superuser(addresses: Sequence[str], superuser: Credentials, port: int = CQL_PORT) -> str:
+def set_up_superuser(
+    addresses: Sequence[str], superuser: Credentials, port: int = CQL_PORT, ca: str = ""
+) -> str:
     """Make `superuser` a login superuser and drop the default account.
     Idempotent: each step checks first. Returns what was done, in words."""
     done: list[str] = []
     try:
-        address, _ = _first_session(addresses, [superuser], port)
+        address, _ = _first_session(addresses, [superuser], port, ca)
     except LoginRefused:
         # Not (yet) this password: only the default account can set it.
-        address, _ = _first_session(addresses, [DEFAULT_CREDENTIALS], port)
+        address, _ = _first_session(addresses, [DEFAULT_CREDENTIALS], port, ca)
         name = quote_identifier(superuser.username)
-        with session(address, DEFAULT_CREDENTIALS, port) as sess:
+        with session(address, DEFAULT_CREDENTIALS, port, ca) as sess:
             sess.execute(
                 f"CREATE ROLE IF NOT EXISTS {name} WITH SUPERUSER = true AND LOGIN = true"
                 " AND PASSWORD = %s",
@@ -173,8 +192,8 @@ def set_up_superuser(addresses: Sequence[str], superuser: Credentials, port: int
                 (superuser.password,),
             )
         done.append(f"created superuser {superuser.username}")
-        _login_eventually(address, superuser, port)
-    with session(address, superuser, port) as sess:
+        _login_eventually(address, superuser, port, ca)
+    with session(address, superuser, port, ca) as sess:
         row = sess.execute(
             "SELECT role FROM system_auth.roles WHERE role = %s", (DEFAULT_ROLE,)
         ).one()
@@ -185,10 +204,10 @@ def set_up_superuser(addresses: Sequence[str], superuser: Credentials, port: int
     return "; ".join(done) or "superuser verified"
 
 
-def _login_eventually(address: str, credentials: Credentials, port: int) -> None:
+def _login_eventually(address: str, credentials: Credentials, port: int, ca: str = "") -> None:
     for attempt in range(LOGIN_ATTEMPTS):
         try:
-            with session(address, credentials, port):
+            with session(address, credentials, port, ca):
                 return
         except LoginRefused:
             if attempt == LOGIN_ATTEMPTS - 1:

@@ -53,6 +53,10 @@ CassandraClusterResource = create_namespaced_resource(
     GROUP, VERSION, "CassandraCluster", "cassandraclusters"
 )
 PilotResource = create_namespaced_resource(GROUP, VERSION, "Pilot", "pilots")
+# spec.tls.certManager: the operator writes Certificates, cert-manager issues them.
+CertificateResource = create_namespaced_resource(
+    "cert-manager.io", "v1", "Certificate", "certificates"
+)
 
 RESOURCES: dict[str, Any] = {
     "StatefulSet": StatefulSet,
@@ -70,6 +74,7 @@ RESOURCES: dict[str, Any] = {
     "PersistentVolume": PersistentVolume,  # cluster-scoped
     "Node": Node,  # cluster-scoped
     "Secret": Secret,
+    "Certificate": CertificateResource,
 }
 
 

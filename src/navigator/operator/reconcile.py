@@ -69,6 +69,7 @@ from navigator.operator.builders.revision import (
     VERSION_ANNOTATION,
 )
 from navigator.operator.builders.statefulset import pool_revision
+from navigator.operator.certificates import Certificates
 from navigator.operator.decide import (
     Action,
     CreatePool,
@@ -89,6 +90,7 @@ from navigator.operator.pods import pod_problem
 from navigator.operator.predicates import HALT_RULES, PROGRESS_RULES, Block
 from navigator.operator.removed import removed_pools
 from navigator.operator.status import build_status, needs_write, status_body
+from navigator.operator.tls import TlsOutcome, tls_status
 from navigator.operator.workers import GONE
 
 log = logging.getLogger(__name__)
@@ -113,6 +115,8 @@ class World:
     lost_volumes: dict[str, str] = field(default_factory=dict)
     # The superuser Secret (None: absent, or auth off). Never logged.
     secret: dict[str, Any] | None = field(default=None, repr=False)
+    # TLS as this pass found it (`Certificates.ensure`), once it ran.
+    tls: TlsOutcome = field(default_factory=TlsOutcome)
 
 
 def _pilot_status(raw: dict[str, Any] | None) -> PilotStatus | None:
@@ -260,6 +264,14 @@ def _auth_view(world: World) -> AuthView:
     )
 
 
+def _running(world: World) -> dict[str, int]:
+    """StatefulSet name → its replicas, as read."""
+    return {
+        name: int((sts.get("spec") or {}).get("replicas") or 0)
+        for name, sts in world.statefulsets.items()
+    }
+
+
 def credentials(secret: dict[str, Any] | None) -> cql.Credentials | None:
     """The superuser's credentials from its Secret (None: not usable)."""
     data = (secret or {}).get("data") or {}
@@ -300,6 +312,7 @@ class Reconciler:
         self.kube = kube
         self.clock = clock or (lambda: datetime.now(UTC))
         self.profile = profile
+        self.certificates = Certificates(kube, self.clock)
 
     async def gather(self, namespace: str, name: str) -> World | None:
         raw = await self.kube.get("CassandraCluster", name, namespace)
@@ -368,6 +381,10 @@ class Reconciler:
                 if grown.decide_again:
                     return AFTER_ACTION
                 await self.ensure_secret(world)
+                # Certificates first: a member the spec asks for has its
+                # certificate in its pool's Secret before its pod can start.
+                found = await self.certificates.ensure(world.raw, world.cluster, _running(world))
+                world = replace(world, tls=found)
                 await self.converge(world, observed)
                 outcome = await self.act(world, observed, action) or outcome
                 action = action or grown.wait
@@ -517,13 +534,17 @@ class Reconciler:
         try:
             if isinstance(action, ReplicateSystemKeyspaces):
                 await cql.replicate_async(
-                    addresses, _logins(world, superuser), action.keyspaces, action.factors
+                    addresses,
+                    _logins(world, superuser),
+                    action.keyspaces,
+                    action.factors,
+                    ca=_client_ca(world),
                 )
                 await self._announce(world, action)
                 return AuthOutcome()
             if superuser is None:
                 return AuthOutcome(message=f"Secret {action.secret} has no usable credentials")
-            done = await cql.set_up_superuser_async(addresses, superuser)
+            done = await cql.set_up_superuser_async(addresses, superuser, ca=_client_ca(world))
         except cql.CqlFailed as err:
             reason = (
                 "ReplicationFailed"
@@ -678,6 +699,10 @@ class Reconciler:
         """Events for finished and blocked operations, then the status."""
         previous = _stored_status(world.raw)
         status = build_status(observed, action, previous, self.clock(), auth)
+        if not world.cluster.spec.paused:  # paused: what was last recorded stays
+            status = status.model_copy(update={"tls": tls_status(world.cluster, world.tls)})
+        elif previous is not None:
+            status = status.model_copy(update={"tls": previous.tls})
         await self._transition_events(world, previous, status)
         if needs_write(world.raw.get("status"), status):
             body = {
@@ -889,6 +914,11 @@ def _logins(world: World, superuser: cql.Credentials | None) -> list[cql.Credent
     if not world.cluster.spec.auth.enabled:
         return [None]
     return [superuser, cql.DEFAULT_CREDENTIALS] if superuser else [cql.DEFAULT_CREDENTIALS]
+
+
+def _client_ca(world: World) -> str:
+    """The CA to verify members against when CQL is TLS only ("": plaintext)."""
+    return world.tls.ca if world.cluster.spec.tls.client_encryption else ""
 
 
 def _serving_addresses(world: World, observed: Observed) -> list[str]:

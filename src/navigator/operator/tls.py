@@ -23,24 +23,32 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import ipaddress
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from navigator.api.cassandra import CassandraCluster, CassandraNodePool, CertManagerIssuer
+from navigator.api.cassandra import (
+    CassandraCluster,
+    CassandraNodePool,
+    CertManagerIssuer,
+    TlsStatus,
+)
 from navigator.certs import builder, key_usage
 from navigator.operator.auth import GENERATED_LABEL
 from navigator.operator.builders.meta import (
     labels,
+    member_name,
     metadata,
     name_of,
     namespace_of,
     nodes_service_name,
-    statefulset_name,
+    pool_tls_secret_name,
 )
 
 CA_VALIDITY = dt.timedelta(days=3650)
@@ -161,10 +169,6 @@ def ca_secret_name(cluster: CassandraCluster) -> str:
     return f"{name_of(cluster)}-ca"
 
 
-def pool_tls_secret_name(cluster: CassandraCluster, pool: CassandraNodePool) -> str:
-    return f"{statefulset_name(cluster, pool)}-tls"
-
-
 def _encoded(files: Mapping[str, str]) -> dict[str, str]:
     return {k: base64.b64encode(v.encode()).decode() for k, v in files.items()}
 
@@ -220,6 +224,134 @@ def build_pool_tls_secret(
     return _secret(cluster, pool_tls_secret_name(cluster, pool), "tls", files, owner, pool)
 
 
+def secret_files(secret: Mapping[str, Any] | None) -> dict[str, str]:
+    """A Secret's `data`, decoded (entries that do not decode are left out)."""
+    out = {}
+    for key, value in ((secret or {}).get("data") or {}).items():
+        try:
+            out[key] = base64.b64decode(value).decode()
+        except (ValueError, UnicodeDecodeError):
+            continue
+    return out
+
+
+def ca_from_secret(secret: Mapping[str, Any] | None) -> tuple[str, str] | None:
+    """The CA's (certificate, key) from `<cluster>-ca`, if both are there and parse."""
+    files = secret_files(secret)
+    cert, key = files.get(CA_SECRET_CERT, ""), files.get(CA_SECRET_KEY, "")
+    try:
+        x509.load_pem_x509_certificate(cert.encode())
+        serialization.load_pem_private_key(key.encode(), None)
+    except ValueError:
+        return None
+    return cert, key
+
+
+def _public_bytes(key: Any) -> bytes:
+    return bytes(
+        key.public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    )
+
+
+def usable(cert_pem: str, key_pem: str, ca_cert_pem: str, now: dt.datetime) -> bool:
+    """A member's certificate can stay: it parses, the CA signed it, its key
+    is the one given, and it is not due for renewal."""
+    try:
+        cert = x509.load_pem_x509_certificate(cert_pem.encode())
+        ca = x509.load_pem_x509_certificate(ca_cert_pem.encode())
+        key = serialization.load_pem_private_key(key_pem.encode(), None)
+        cert.verify_directly_issued_by(ca)
+    except (ValueError, TypeError, InvalidSignature):
+        return False
+    if _public_bytes(cert.public_key()) != _public_bytes(key.public_key()):
+        return False
+    return not needs_renewal(cert_pem, now)
+
+
+def pool_members(cluster: CassandraCluster, pool: CassandraNodePool, running: int) -> list[str]:
+    """The members a pool's Secret holds certificates for: every ordinal the
+    spec wants and every one its StatefulSet still runs (a member being
+    scaled in keeps its certificate until it is gone)."""
+    count = max(pool.replicas, running)
+    return [member_name(cluster, pool, i) for i in range(count)]
+
+
+@dataclass(frozen=True)
+class PoolFiles:
+    """What a pool's TLS Secret should hold, and which members got a new
+    certificate (none before, or renewed) in the making."""
+
+    files: dict[str, str]
+    issued: tuple[str, ...] = ()
+    renewed: tuple[str, ...] = ()
+
+
+def pool_tls_files(
+    existing: Mapping[str, str],
+    members: Sequence[str],
+    ca: tuple[str, str],
+    dns_names: Callable[[str], list[str]],
+    now: dt.datetime,
+) -> PoolFiles:
+    """The pool Secret's files: a member's certificate is kept while `usable`,
+    else made anew (missing, from another CA, or due for renewal). Members
+    not in `members` are dropped."""
+    ca_cert, ca_key = ca
+    files = {CA_CERT_KEY: ca_cert}
+    issued: list[str] = []
+    renewed: list[str] = []
+    for member in members:
+        cert, key = existing.get(f"{member}.crt", ""), existing.get(f"{member}.key", "")
+        if not (cert and key and usable(cert, key, ca_cert, now)):
+            cert, key = member_certificate(ca_cert, ca_key, member, dns_names(member), (), now)
+            (renewed if existing.get(f"{member}.crt") else issued).append(member)
+        files[f"{member}.crt"], files[f"{member}.key"] = cert, key
+    return PoolFiles(files, tuple(issued), tuple(renewed))
+
+
+def files_from_member_secrets(
+    member_secrets: Mapping[str, Mapping[str, Any] | None],
+) -> tuple[dict[str, str], list[str]]:
+    """cert-manager: the pool Secret's files assembled from each member's
+    `<member>-tls` (`tls.crt`, `tls.key`, `ca.crt`); and the members whose
+    Secret is not (completely) there yet."""
+    files: dict[str, str] = {}
+    waiting = []
+    for member, secret in sorted(member_secrets.items()):
+        got = secret_files(secret)
+        cert, key, ca = got.get("tls.crt"), got.get("tls.key"), got.get(CA_CERT_KEY)
+        if not (cert and key and ca):
+            waiting.append(member)
+            continue
+        files[f"{member}.crt"], files[f"{member}.key"] = cert, key
+        files.setdefault(CA_CERT_KEY, ca)
+    return files, waiting
+
+
+def earliest_expiry(files: Mapping[str, str]) -> dt.datetime | None:
+    """When the first of the members' certificates in `files` expires."""
+    ends = []
+    for name, text in files.items():
+        if name.endswith(".crt") and name != CA_CERT_KEY:
+            try:
+                ends.append(x509.load_pem_x509_certificate(text.encode()).not_valid_after_utc)
+            except ValueError:
+                continue
+    return min(ends) if ends else None
+
+
+def build_pool_secret_from_files(
+    cluster: CassandraCluster,
+    pool: CassandraNodePool,
+    files: Mapping[str, str],
+    owner: Mapping[str, Any],
+) -> dict[str, Any]:
+    """`<cluster>-<pool>-tls` with exactly `files` (see `build_pool_tls_secret`)."""
+    return _secret(cluster, pool_tls_secret_name(cluster, pool), "tls", files, owner, pool)
+
+
 def member_secret_name(member: str) -> str:
     """The Secret cert-manager writes a member's certificate into."""
     return f"{member}-tls"
@@ -254,3 +386,37 @@ def build_certificate(
             "issuerRef": {"name": ref.name, "kind": ref.kind, "group": ref.group},
         },
     }
+
+
+@dataclass(frozen=True)
+class TlsOutcome:
+    """What a pass found: `message` says why TLS is not ready ("" when it
+    is); `expires`, when the first member's certificate expires; `ca`, the
+    CA certificate clients (the operator's own CQL) verify members against."""
+
+    message: str = ""
+    expires: dt.datetime | None = None
+    ca: str = field(default="", repr=False)
+
+
+def issuer_of(cluster: CassandraCluster) -> str:
+    manager = cluster.spec.tls.cert_manager
+    if manager is None:
+        return f"Secret {ca_secret_name(cluster)}"
+    ref = manager.issuer_ref
+    return f"cert-manager {ref.kind} {ref.name} ({ref.group})"
+
+
+def tls_status(cluster: CassandraCluster, outcome: TlsOutcome) -> TlsStatus | None:
+    """`status.tls`; None while TLS is off."""
+    spec = cluster.spec.tls
+    if not spec.enabled:
+        return None
+    return TlsStatus(
+        client_encryption=spec.client_encryption,
+        internode_encryption=spec.internode_encryption,
+        issuer=issuer_of(cluster),
+        ready=not outcome.message and outcome.expires is not None,
+        not_after=outcome.expires.strftime("%Y-%m-%dT%H:%M:%SZ") if outcome.expires else "",
+        message=outcome.message,
+    )

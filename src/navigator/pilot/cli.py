@@ -16,6 +16,7 @@ import click
 from navigator import logs
 from navigator.cassandra.profile import Profile, UnknownProfile, profile_from_env
 from navigator.pilot.cassandra.adapter import CassandraAdapter, Launch
+from navigator.pilot.cassandra.jolokia import Jolokia
 from navigator.pilot.cassandra.render import JOLOKIA_PORT, Layout, Overrides, render
 from navigator.pilot.cassandra.start import (
     JoinedMember,
@@ -24,6 +25,7 @@ from navigator.pilot.cassandra.start import (
     cluster_view,
     volume_empty,
 )
+from navigator.pilot.cassandra.tls import TlsMaterial, TlsReloader, reload_with
 from navigator.pilot.core.identity import Identity, IdentityError
 from navigator.pilot.core.intents import Intent
 from navigator.pilot.core.loop import Pilot, Settings
@@ -31,6 +33,9 @@ from navigator.pilot.kube import KubeStore, cluster_object, cluster_spec, pod_ad
 from navigator.pilot.kubeclient import KubeClient, default_endpoint
 
 log = logging.getLogger("navigator.pilot")
+
+# Where the operator mounts the pool's TLS Secret when spec.tls is on.
+TLS_DIR_ENV = "NAVIGATOR_TLS_DIR"
 
 
 @click.group("pilot")
@@ -89,9 +94,18 @@ async def _run(
     config = _config(spec)
     jars = sorted((layout.cassandra_home / "lib").glob("jamm-*.jar"))
     jvm_options_text = (layout.conf_dir / "jvm17-server.options").read_text()
+    jolokia_url = f"http://127.0.0.1:{JOLOKIA_PORT}/jolokia/"
+    client_tls, internode_tls, tls_dir = tls_config(config, os.environ)
+    reloader = (
+        TlsReloader(tls_dir, identity.pod_name, layout.tls_files, reload_with(Jolokia(jolokia_url)))
+        if tls_dir is not None
+        else None
+    )
 
     def launch_for(start: StartPlan) -> Launch:
         log.info("starting", extra=start.report())
+        # Read at every launch: a restart starts with the current certificates.
+        material: TlsMaterial | None = reloader.for_launch() if reloader else None
         return render(
             identity,
             start.seeds,
@@ -100,6 +114,9 @@ async def _run(
                 jvm_options=config.get("jvmOptions") or [],
                 heap=heap,
                 auth=bool(config.get("auth", False)),
+                client_encryption=client_tls,
+                internode_encryption=internode_tls,
+                tls=material,
             ),
             layout,
             jvm_options_text=jvm_options_text,
@@ -111,9 +128,7 @@ async def _run(
     async def gather(replace: Intent | None) -> StartInputs:
         return await start_inputs(client, identity, layout.data_dir, replace)
 
-    adapter = CassandraAdapter(
-        launch_for, jolokia_url=f"http://127.0.0.1:{JOLOKIA_PORT}/jolokia/", gather=gather
-    )
+    adapter = CassandraAdapter(launch_for, jolokia_url=jolokia_url, gather=gather, tls=reloader)
     store = KubeStore(client, namespace=identity.namespace, name=identity.pilot_name)
     pilot = Pilot(adapter, store, Settings(probe_port=probe_port))
     pilot.incarnation = incarnation(os.environ)
@@ -151,7 +166,30 @@ def _config(spec: dict[str, Any]) -> dict[str, Any]:
             raise click.ClickException("NAVIGATOR_CONFIG is not a JSON object")
         return loaded
     auth = (spec.get("auth") or {}).get("enabled", True)
-    return {**(spec.get("config") or {}), "auth": bool(auth)}
+    config = {**(spec.get("config") or {}), "auth": bool(auth)}
+    if "tls" in spec:  # absent: both off (`tls_config`)
+        tls = spec["tls"] or {}
+        config["tls"] = {
+            "client": bool(tls.get("clientEncryption", False)),
+            "internode": bool(tls.get("internodeEncryption", False)),
+        }
+    return config
+
+
+def tls_config(config: Mapping[str, Any], env: Mapping[str, str]) -> tuple[bool, bool, Path | None]:
+    """Client and internode encryption (`config["tls"]`, both off when absent)
+    and, when either is on, the directory of the mounted TLS Secret."""
+    tls = config.get("tls") or {}
+    client, internode = bool(tls.get("client", False)), bool(tls.get("internode", False))
+    if not (client or internode):
+        return False, False, None
+    directory = env.get(TLS_DIR_ENV)
+    if not directory:
+        raise click.ClickException(
+            f"TLS is on (client={client}, internode={internode}) but {TLS_DIR_ENV} is not set:"
+            " the pod must mount the pool's TLS Secret and name its directory there"
+        )
+    return client, internode, Path(directory)
 
 
 def incarnation(env: Mapping[str, str]) -> dict[str, str]:

@@ -14,6 +14,7 @@ import base64
 import json
 import os
 import secrets
+import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -97,12 +98,25 @@ class Env:
         data = {k: base64.b64decode(v).decode() for k, v in secret["data"].items()}
         return data["username"], data["password"]
 
+    def ca_file(self, cluster: str) -> Path | None:
+        """The cluster CA's certificate in a file, when its CQL is TLS only."""
+        tls = (self.cassandra(cluster).get("status") or {}).get("tls") or {}
+        if not tls.get("clientEncryption"):
+            return None
+        secret = self.get("secret", f"{cluster}-ca")
+        assert secret is not None, f"Secret {cluster}-ca is gone"
+        path = Path(tempfile.mkdtemp(prefix="navigator-ca-")) / "ca.crt"
+        path.write_bytes(base64.b64decode(secret["data"]["tls.crt"]))
+        return path
+
     def connection(self, cluster: str) -> ConnectionSettings:
-        """How the data checker connects to `cluster`: as its superuser."""
+        """How the data checker connects to `cluster`: as its superuser, over
+        TLS verified against the cluster's CA when CQL is TLS only."""
         login = self.credentials(cluster)
+        ca = self.ca_file(cluster)
         if login is None:
-            return ConnectionSettings()
-        return ConnectionSettings(username=login[0], password=login[1])
+            return ConnectionSettings(ssl_ca=ca)
+        return ConnectionSettings(username=login[0], password=login[1], ssl_ca=ca)
 
     def pod_ips(self, cluster: str) -> list[str]:
         """The pod IPs of the members of `cluster` that have one."""

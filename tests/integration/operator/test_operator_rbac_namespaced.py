@@ -197,6 +197,10 @@ def test_can_i(local_cluster: Any, install: Install) -> None:
         ("create", "events", other, False),
         ("list", "secrets", managed, False),
         ("get", "secrets", "-A", False),
+        ("patch", "secrets", managed, True),
+        ("patch", "secrets", other, False),
+        ("patch", "certificates.cert-manager.io", managed, True),
+        ("patch", "certificates.cert-manager.io", other, False),
         # The Lease: its own namespace only; replaced (update), never patched.
         ("create", "leases.coordination.k8s.io", system, True),
         ("update", f"leases.coordination.k8s.io/{ACCOUNT}", system, True),

@@ -47,7 +47,7 @@ def one(path: Path, kind: str, name: str) -> dict[str, Any]:
 @cache
 def scopes() -> dict[tuple[str, str], bool]:
     """(API group, plural) → namespaced, for every built-in resource lightkube
-    knows and for Navigator's CRDs."""
+    knows, for Navigator's CRDs and for cert-manager's Certificate."""
     out: dict[tuple[str, str], bool] = {}
     for module in pkgutil.iter_modules(lightkube.resources.__path__):
         mod = importlib.import_module(f"lightkube.resources.{module.name}")
@@ -66,6 +66,8 @@ def scopes() -> dict[tuple[str, str], bool]:
             if doc["kind"] == "CustomResourceDefinition":
                 spec = doc["spec"]
                 out[(spec["group"], spec["names"]["plural"])] = spec["scope"] == "Namespaced"
+    # Other projects' kinds the operator writes (spec.tls.certManager).
+    out[("cert-manager.io", "certificates")] = True
     return out
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import ipaddress
+import json
 
 import pytest
 from cryptography import x509
@@ -15,16 +16,26 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from cryptography.x509.verification import PolicyBuilder, Store
 
 from navigator.api.cassandra import CassandraCluster, CertManagerIssuer
+from navigator.operator.builders import build_statefulset
 from navigator.operator.builders.meta import labels, owner_reference, service_name
+from navigator.operator.builders.statefulset import pool_revision
 from navigator.operator.tls import (
+    TlsOutcome,
     build_ca_secret,
     build_certificate,
     build_pool_tls_secret,
+    ca_from_secret,
+    earliest_expiry,
+    files_from_member_secrets,
     keystore_pem,
     member_certificate,
     member_dns_names,
     needs_renewal,
     new_ca,
+    pool_members,
+    pool_tls_files,
+    tls_status,
+    usable,
 )
 
 pytestmark = pytest.mark.unit
@@ -243,3 +254,152 @@ def test_tls_is_off_by_default_and_an_issuer_defaults_to_a_cert_manager_issuer()
     ref = cluster({"certManager": {"issuerRef": {"name": "i"}}}).spec.tls.cert_manager
     assert ref is not None
     assert (ref.issuer_ref.kind, ref.issuer_ref.group) == ("Issuer", "cert-manager.io")
+
+
+# --- what a pool's Secret holds (pool_tls_files) and the status ---------------------
+
+
+def names(member: str) -> list[str]:
+    return member_dns_names("c", "db", member)
+
+
+def test_a_pool_secret_gets_a_certificate_for_every_member_and_the_ca(
+    ca: tuple[str, str],
+) -> None:
+    made = pool_tls_files({}, ["c-r1-0", "c-r1-1"], ca, names, NOW)
+    assert set(made.files) == {"ca.crt", "c-r1-0.crt", "c-r1-0.key", "c-r1-1.crt", "c-r1-1.key"}
+    assert made.files["ca.crt"] == ca[0]
+    assert made.issued == ("c-r1-0", "c-r1-1")
+    assert made.renewed == ()
+    for member in ("c-r1-0", "c-r1-1"):
+        assert usable(made.files[f"{member}.crt"], made.files[f"{member}.key"], ca[0], NOW)
+
+
+def test_usable_certificates_are_kept_as_they_are(ca: tuple[str, str]) -> None:
+    first = pool_tls_files({}, ["c-r1-0"], ca, names, NOW)
+    later = NOW + dt.timedelta(days=30)
+    again = pool_tls_files(first.files, ["c-r1-0"], ca, names, later)
+    assert again.files == first.files
+    assert (again.issued, again.renewed) == ((), ())
+
+
+def test_a_new_member_is_added_without_touching_the_others(ca: tuple[str, str]) -> None:
+    first = pool_tls_files({}, ["c-r1-0"], ca, names, NOW)
+    grown = pool_tls_files(first.files, ["c-r1-0", "c-r1-1"], ca, names, NOW)
+    assert grown.files["c-r1-0.crt"] == first.files["c-r1-0.crt"]
+    assert grown.issued == ("c-r1-1",)
+
+
+def test_a_member_that_left_loses_its_certificate(ca: tuple[str, str]) -> None:
+    two = pool_tls_files({}, ["c-r1-0", "c-r1-1"], ca, names, NOW)
+    one = pool_tls_files(two.files, ["c-r1-0"], ca, names, NOW)
+    assert not {"c-r1-1.crt", "c-r1-1.key"} & set(one.files)
+
+
+def test_a_certificate_due_for_renewal_is_renewed(ca: tuple[str, str]) -> None:
+    first = pool_tls_files({}, ["c-r1-0"], ca, names, NOW)
+    due = NOW + dt.timedelta(days=250)  # less than a third of 365 days left
+    renewed = pool_tls_files(first.files, ["c-r1-0"], ca, names, due)
+    assert renewed.renewed == ("c-r1-0",)
+    assert renewed.files["c-r1-0.crt"] != first.files["c-r1-0.crt"]
+    assert load(renewed.files["c-r1-0.crt"]).not_valid_after_utc > due + dt.timedelta(days=300)
+
+
+def test_a_certificate_from_another_ca_or_with_another_key_is_replaced(
+    ca: tuple[str, str],
+) -> None:
+    other = new_ca("other", NOW)
+    foreign = pool_tls_files({}, ["c-r1-0"], other, names, NOW).files
+    assert not usable(foreign["c-r1-0.crt"], foreign["c-r1-0.key"], ca[0], NOW)
+    replaced = pool_tls_files(foreign, ["c-r1-0"], ca, names, NOW)
+    assert replaced.renewed == ("c-r1-0",)
+    load(replaced.files["c-r1-0.crt"]).verify_directly_issued_by(load(ca[0]))
+    mine = pool_tls_files({}, ["c-r1-0", "c-r1-1"], ca, names, NOW).files
+    assert not usable(mine["c-r1-0.crt"], mine["c-r1-1.key"], ca[0], NOW)  # keys swapped
+    assert not usable("not a certificate", mine["c-r1-0.key"], ca[0], NOW)
+
+
+def test_pool_members_cover_the_spec_and_what_still_runs() -> None:
+    c = cluster()
+    pool = c.spec.node_pools[0]  # replicas 2
+    assert pool_members(c, pool, 0) == ["c-r1-0", "c-r1-1"]
+    assert pool_members(c, pool, 3) == ["c-r1-0", "c-r1-1", "c-r1-2"]  # scaling in
+
+
+def test_the_ca_comes_from_its_secret_only_when_it_parses(ca: tuple[str, str]) -> None:
+    c = cluster()
+    owner = owner_reference(c)
+    assert ca_from_secret(build_ca_secret(c, *ca, owner)) == ca
+    assert ca_from_secret(build_ca_secret(c, "junk", ca[1], owner)) is None
+    assert ca_from_secret(None) is None
+
+
+def test_cert_manager_secrets_assemble_the_pool_secret() -> None:
+    def secret(files: dict[str, str]) -> dict[str, object]:
+        return {"data": {k: base64.b64encode(v.encode()).decode() for k, v in files.items()}}
+
+    issued = {
+        "c-r1-0": secret({"tls.crt": "C0", "tls.key": "K0", "ca.crt": "CA"}),
+        "c-r1-1": None,  # not issued yet
+        "c-r1-2": secret({"tls.crt": "C2"}),  # incomplete
+    }
+    files, waiting = files_from_member_secrets(issued)
+    assert files == {"c-r1-0.crt": "C0", "c-r1-0.key": "K0", "ca.crt": "CA"}
+    assert waiting == ["c-r1-1", "c-r1-2"]
+
+
+def test_earliest_expiry_is_the_first_member_certificate_to_expire(ca: tuple[str, str]) -> None:
+    early = pool_tls_files({}, ["c-r1-0"], ca, names, NOW).files
+    late = pool_tls_files({}, ["c-r1-1"], ca, names, NOW + dt.timedelta(days=10)).files
+    files = {**early, **late}
+    assert earliest_expiry(files) == load(early["c-r1-0.crt"]).not_valid_after_utc
+    assert earliest_expiry({"ca.crt": ca[0]}) is None  # the CA is not a member
+
+
+def test_tls_status_is_absent_while_off_and_says_who_issues() -> None:
+    assert tls_status(cluster(), TlsOutcome()) is None
+    on = cluster({"clientEncryption": True})
+    expires = NOW + dt.timedelta(days=365)
+    status = tls_status(on, TlsOutcome(expires=expires))
+    assert status is not None
+    assert (status.client_encryption, status.internode_encryption) == (True, False)
+    assert status.issuer == "Secret c-ca"
+    assert (status.ready, status.not_after) == (True, "2026-01-01T00:00:00Z")
+    managed = cluster({"internodeEncryption": True, "certManager": {"issuerRef": {"name": "corp"}}})
+    waiting = tls_status(managed, TlsOutcome(message="waiting for cert-manager to issue: x"))
+    assert waiting is not None
+    assert not waiting.ready
+    assert waiting.issuer == "cert-manager Issuer corp (cert-manager.io)"
+    assert "waiting" in waiting.message
+
+
+# --- the pods: the pool's Secret mounted, the pilot told where ----------------------
+
+
+def test_a_pool_with_tls_mounts_its_secret_read_only_and_tells_the_pilot() -> None:
+    c = cluster({"clientEncryption": True, "internodeEncryption": True})
+    pool = c.spec.node_pools[0]
+    pod = build_statefulset(c, pool, replicas=2)["spec"]["template"]["spec"]
+    assert pod["volumes"] == [
+        {"name": "tls", "secret": {"secretName": "c-r1-tls", "defaultMode": 0o440}}
+    ]
+    [container] = pod["containers"]
+    assert {"name": "tls", "mountPath": "/etc/navigator/tls", "readOnly": True} in container[
+        "volumeMounts"
+    ]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["NAVIGATOR_TLS_DIR"] == "/etc/navigator/tls"
+    assert json.loads(env["NAVIGATOR_CONFIG"])["tls"] == {"client": True, "internode": True}
+
+
+def test_a_cluster_without_tls_keeps_its_pod_template_and_revision() -> None:
+    """Clusters made before TLS existed must not roll when the operator is upgraded."""
+    c = cluster()
+    pool = c.spec.node_pools[0]
+    pod = build_statefulset(c, pool, replicas=2)["spec"]["template"]["spec"]
+    assert "volumes" not in pod
+    env = {e["name"]: e.get("value") for e in pod["containers"][0]["env"]}
+    assert "NAVIGATOR_TLS_DIR" not in env
+    assert "tls" not in json.loads(env["NAVIGATOR_CONFIG"])
+    on = cluster({"internodeEncryption": True})
+    assert pool_revision(c, pool) != pool_revision(on, on.spec.node_pools[0])

@@ -9,6 +9,7 @@ from click.testing import CliRunner
 
 from navigator.cassandra.profile import ENV, LOCAL_TEST, PRODUCTION, Profile
 from navigator.pilot.cassandra.render import ConfigError, Layout, Overrides, render
+from navigator.pilot.cassandra.tls import TlsMaterial
 from navigator.pilot.cli import pilot
 from navigator.pilot.core.identity import Identity
 
@@ -89,7 +90,8 @@ def test_tls_renders_the_encryption_options_and_nothing_without() -> None:
     off, _ = _render()
     assert "client_encryption_options" not in off
     assert "server_encryption_options" not in off
-    on, _ = _render(Overrides(client_encryption=True, internode_encryption=True))
+    material = TlsMaterial("key\ncert\n", "ca\n")
+    on, _ = _render(Overrides(client_encryption=True, internode_encryption=True, tls=material))
     assert on["client_encryption_options"]["enabled"] is True
     assert on["server_encryption_options"]["internode_encryption"] == "all"
     assert on["server_encryption_options"]["keystore"] == "/etc/cassandra/tls/keystore.pem"

@@ -99,3 +99,8 @@ def founder(cluster: CassandraCluster) -> str:
     (`decide.next_to_grow`). Every other member seeds from joined members."""
     first = next((p for p in cluster.spec.node_pools if p.replicas > 0), None)
     return member_name(cluster, first or cluster.spec.node_pools[0], 0)
+
+
+def pool_tls_secret_name(cluster: CassandraCluster, pool: CassandraNodePool) -> str:
+    """The Secret holding the TLS certificates of a pool's members."""
+    return f"{statefulset_name(cluster, pool)}-tls"

@@ -30,6 +30,7 @@ from navigator.operator.builders.meta import (
     metadata,
     name_of,
     pilot_account_name,
+    pool_tls_secret_name,
     selector_labels,
     service_name,
     statefulset_name,
@@ -47,6 +48,9 @@ IMAGE_REPOSITORY = "navigator-cassandra"
 CONTAINER = "cassandra"
 DATA_VOLUME = "data"
 DATA_DIR = "/var/lib/cassandra"
+# spec.tls: the pool's TLS Secret, read-only, for the pilot (docs/pilot.md).
+TLS_VOLUME = "tls"
+TLS_DIR = "/etc/navigator/tls"
 PROBE_PORT = 8080
 PORTS = {"cql": 9042, "intra-node": 7000, "probes": PROBE_PORT}
 # The pilot drains for up to 60 s then gives Cassandra 30 s to stop: leave a margin.
@@ -93,6 +97,9 @@ def config_json(cluster: CassandraCluster) -> str:
         "jvmOptions": list(config.jvm_options),
         "auth": cluster.spec.auth.enabled,
     }
+    tls = cluster.spec.tls
+    if tls.enabled:  # only then: a cluster without TLS keeps its revision
+        body["tls"] = {"client": tls.client_encryption, "internode": tls.internode_encryption}
     return json.dumps(body, sort_keys=True, separators=(",", ":"))
 
 
@@ -113,6 +120,8 @@ def env(
         {"name": "NAVIGATOR_HEAP", "value": f"{heap_mib(pool.resources)}M"},
         {"name": "NAVIGATOR_CONFIG", "value": config_json(cluster)},
     ]
+    if cluster.spec.tls.enabled:
+        out.append({"name": "NAVIGATOR_TLS_DIR", "value": TLS_DIR})
     if profile != DEFAULT:
         out.append({"name": ENV, "value": profile.name})
     return out
@@ -147,6 +156,22 @@ def _probe(path: str, period: int, failures: int) -> dict[str, Any]:
     }
 
 
+def volume_mounts(cluster: CassandraCluster) -> list[dict[str, Any]]:
+    mounts: list[dict[str, Any]] = [{"name": DATA_VOLUME, "mountPath": DATA_DIR}]
+    if cluster.spec.tls.enabled:
+        mounts.append({"name": TLS_VOLUME, "mountPath": TLS_DIR, "readOnly": True})
+    return mounts
+
+
+def tls_volume(cluster: CassandraCluster, pool: CassandraNodePool) -> dict[str, Any]:
+    """Every member's key and certificate and the CA; each pod reads its own.
+    Owner-only, group-readable by the pod's fsGroup (the database's group)."""
+    return {
+        "name": TLS_VOLUME,
+        "secret": {"secretName": pool_tls_secret_name(cluster, pool), "defaultMode": 0o440},
+    }
+
+
 def container(
     cluster: CassandraCluster, pool: CassandraNodePool, profile: Profile = DEFAULT
 ) -> dict[str, Any]:
@@ -160,7 +185,7 @@ def container(
         "readinessProbe": _probe("/healthz/ready", READY_PERIOD_SECONDS, READY_FAILURES),
         "livenessProbe": _probe("/healthz/live", 10, 6),
         "startupProbe": _probe("/healthz/started", STARTUP_PERIOD_SECONDS, STARTUP_FAILURES),
-        "volumeMounts": [{"name": DATA_VOLUME, "mountPath": DATA_DIR}],
+        "volumeMounts": volume_mounts(cluster),
         "securityContext": container_security_context(),
     }
     if pool.resources:
@@ -200,6 +225,8 @@ def pod_spec(
         "securityContext": pod_security_context(),
         "containers": [container(cluster, pool, profile)],
     }
+    if cluster.spec.tls.enabled:
+        spec["volumes"] = [tls_volume(cluster, pool)]
     passthrough = {
         "nodeSelector": pool.node_selector,
         "tolerations": pool.tolerations,

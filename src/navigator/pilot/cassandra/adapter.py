@@ -15,6 +15,7 @@ from navigator.pilot.cassandra.facts import CassandraFacts
 from navigator.pilot.cassandra.jolokia import Jolokia, Read
 from navigator.pilot.cassandra.safety import decommission_refusal
 from navigator.pilot.cassandra.start import StartInputs, StartPlan, pending_replace, plan
+from navigator.pilot.cassandra.tls import TlsReloader, write_file
 from navigator.pilot.core.intents import Intent, Outcome, Progress
 from navigator.pilot.core.loop import Boot
 
@@ -32,6 +33,7 @@ class Launch:
     files: dict[Path, str]
     argv: tuple[str, ...]
     cql_host: str
+    private: frozenset[Path] = frozenset()  # of `files`, those written mode 0600 (keys)
 
 
 # A Replace is over when the node serves in the ring as itself.
@@ -52,13 +54,17 @@ class CassandraAdapter:
         *,
         jolokia_url: str,
         gather: GatherStart | None = None,
+        tls: TlsReloader | None = None,
     ) -> None:
         """`launch`: how to start, or how to start given a start plan (then
-        `gather` reads the plan's inputs: seeds, joined members, the volume)."""
+        `gather` reads the plan's inputs: seeds, joined members, the volume).
+        `tls`: applies renewed certificates while Cassandra runs, checked
+        with each observation (it paces itself)."""
         self.launch_for: LaunchFor | None = None if isinstance(launch, Launch) else launch
         self.launch: Launch | None = launch if isinstance(launch, Launch) else None
         self.gather = gather
         self.replacing = ""  # the address this node replaces, when started as a replacement
+        self.tls = tls
         self.jmx = Jolokia(jolokia_url, timeout=5.0)
         # Decommission blocks in JMX until done: a separate client without timeout.
         self.jmx_long = Jolokia(jolokia_url, timeout=None)
@@ -85,12 +91,11 @@ class CassandraAdapter:
         """Write cassandra.yaml & co. (rendered from the spec and this pod's identity)."""
         assert self.launch is not None, "boot() decides the launch first"
         for path, text in self.launch.files.items():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(path.suffix + ".tmp")
-            tmp.write_text(text)
-            tmp.replace(path)
+            write_file(path, text, private=path in self.launch.private)
 
     async def observe(self) -> CassandraFacts:
+        if self.tls is not None:
+            await self.tls.check()  # never raises
         return await obs.observe(self.jmx)
 
     def progress(self, action: str, facts: CassandraFacts | None) -> Progress:

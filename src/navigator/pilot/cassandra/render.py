@@ -17,6 +17,7 @@ import yaml
 
 from navigator.cassandra.config import (
     NodeConfig,
+    TlsFiles,
     cassandra_yaml,
     daemon_command,
     render_rackdc,
@@ -24,6 +25,7 @@ from navigator.cassandra.config import (
 from navigator.cassandra.distribution import parse_jvm_options
 from navigator.cassandra.profile import PRODUCTION, Profile
 from navigator.pilot.cassandra.adapter import Launch
+from navigator.pilot.cassandra.tls import TlsMaterial, tls_files
 from navigator.pilot.core.identity import Identity
 
 JOLOKIA_PORT = 8778
@@ -77,6 +79,12 @@ class Layout:
     jolokia_agent: Path = Path("/opt/navigator/jolokia-agent.jar")
     java: str = "java"
 
+    @property
+    def tls_files(self) -> TlsFiles:
+        """Where the member's TLS material goes (`NodeConfig.tls_files`)."""
+        node = NodeConfig(name="", address="", seeds=(), data_dir=self.data_dir, conf=self.conf_dir)
+        return node.tls_files
+
 
 @dataclass(frozen=True)
 class Overrides:
@@ -86,6 +94,8 @@ class Overrides:
     auth: bool = False  # spec.auth.enabled: PasswordAuthenticator and CassandraAuthorizer
     client_encryption: bool = False  # spec.tls.clientEncryption: CQL over TLS only
     internode_encryption: bool = False  # spec.tls.internodeEncryption: mutual TLS between members
+    # The member's key and certificate and the CA: required when either is on.
+    tls: TlsMaterial | None = None
 
 
 def render(
@@ -106,6 +116,9 @@ def render(
     owned = sorted(OWNED_KEYS & set(overrides.cassandra_yaml))
     if owned:
         raise ConfigError(f"config.cassandraYaml sets keys Navigator owns: {', '.join(owned)}")
+    encrypted = overrides.client_encryption or overrides.internode_encryption
+    if encrypted and overrides.tls is None:
+        raise ConfigError("TLS is on but no certificate material was given")
     node = NodeConfig(
         name=identity.pod_name,
         address=identity.pod_ip,
@@ -140,7 +153,12 @@ def render(
         layout.conf_dir / "cassandra.yaml": yaml.safe_dump(settings, sort_keys=True),
         layout.conf_dir / "cassandra-rackdc.properties": render_rackdc(node),
     }
-    return Launch(files=files, argv=tuple(argv), cql_host=identity.pod_ip)
+    private: frozenset[Path] = frozenset()
+    if encrypted and overrides.tls is not None:
+        tls = tls_files(overrides.tls, node.tls_files)
+        files.update(tls)
+        private = frozenset(tls)  # the keystore holds the private key
+    return Launch(files=files, argv=tuple(argv), cql_host=identity.pod_ip, private=private)
 
 
 def jolokia_agent_flag(jar: Path) -> str:
