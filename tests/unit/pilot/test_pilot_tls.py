@@ -327,3 +327,13 @@ def test_tls_is_off_when_absent_and_needs_its_directory_when_on() -> None:
     assert tls_config({"tls": {"client": False, "internode": False}}, {}) == (False, False, None)
     with pytest.raises(click.ClickException, match="NAVIGATOR_TLS_DIR"):
         tls_config({"tls": {"internode": True}}, {})
+
+
+def test_a_key_that_is_not_the_certificates_is_not_used(tmp_path: Path) -> None:
+    """A volume rewritten file by file can be read between the key and the
+    certificate: that pair is refused, and the next check reads again."""
+    ca, cert, _ = _issue()
+    _, _, other_key = _issue()
+    directory = _mount(tmp_path / "tls", ca, cert, other_key)
+    with pytest.raises(TlsMaterialMissing, match="is not the key of"):
+        read_material(directory, MEMBER)

@@ -24,6 +24,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
 from navigator.cassandra.config import TlsFiles
 from navigator.pilot.cassandra.jolokia import Exec, Jolokia
 from navigator.pilot.metrics import metric
@@ -78,6 +81,13 @@ def read_material(directory: Path, member: str) -> TlsMaterial:
     key = _read(directory, snapshot, f"{member}.key")
     cert = _read(directory, snapshot, f"{member}.crt")
     ca = _read(directory, snapshot, CA_FILE)
+    if not _pair(key, cert):
+        # A volume rewritten file by file (no `..data` link) can be read
+        # between the key and the certificate: the next check reads again.
+        raise TlsMaterialMissing(
+            f"TLS is on but {directory / (member + '.key')} is not the key of"
+            f" {directory / (member + '.crt')} (the Secret being updated?)"
+        )
     return TlsMaterial(keystore=_one_newline(key) + _one_newline(cert), truststore=_one_newline(ca))
 
 
@@ -107,6 +117,17 @@ def _read(directory: Path, snapshot: Path, name: str) -> str:
             " writes it to the pool's TLS Secret, mounted there"
         )
     return text
+
+
+def _pair(key_pem: str, cert_pem: str) -> bool:
+    """Whether the key is the certificate's (both parse, same public key)."""
+    try:
+        key = serialization.load_pem_private_key(key_pem.encode(), None)
+        cert = x509.load_pem_x509_certificate(cert_pem.encode())
+    except (ValueError, TypeError):
+        return False
+    spki = serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    return bool(key.public_key().public_bytes(*spki) == cert.public_key().public_bytes(*spki))
 
 
 def _one_newline(pem: str) -> str:
