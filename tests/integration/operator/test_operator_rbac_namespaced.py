@@ -199,8 +199,6 @@ def test_can_i(local_cluster: Any, install: Install) -> None:
         ("get", "secrets", "-A", False),
         ("patch", "secrets", managed, True),
         ("patch", "secrets", other, False),
-        ("patch", "certificates.cert-manager.io", managed, True),
-        ("patch", "certificates.cert-manager.io", other, False),
         # The Lease: its own namespace only; replaced (update), never patched.
         ("create", "leases.coordination.k8s.io", system, True),
         ("update", f"leases.coordination.k8s.io/{ACCOUNT}", system, True),
