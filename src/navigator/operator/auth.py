@@ -14,13 +14,17 @@ Two steps, in `decide`'s order:
   member down never takes logins down (Cassandra reads roles at
   LOCAL_QUORUM) once a datacenter has three members.
 - `superuser_step` (once every pool has its spec's members, all Up/Normal):
-  the superuser of the Secret logs in, and the well-known `cassandra`
-  account is dropped. Verified again whenever the Secret changes
+  the superuser of the Secret logs in, the operator's own role
+  (`OPERATOR_ROLE`, ALTER on the system keyspaces and nothing else) is
+  created, and the well-known `cassandra` account is dropped. Verified again whenever the Secret changes
   (`SecretView.marker`), and recorded in `status.auth`.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -40,6 +44,11 @@ USERNAME_KEY, PASSWORD_KEY = "username", "password"
 GENERATED_USERNAME = "navigator_superuser"
 GENERATED_LABEL = "navigator.dev/generated"
 DEFAULT_ROLE = "cassandra"
+# The operator's own login for its routine CQL (raising or lowering the
+# system keyspaces' replication): no superuser, only ALTER on those
+# keyspaces. Its password is derived from the superuser's (`operator_password`),
+# so it needs no Secret of its own and changes when the superuser's does.
+OPERATOR_ROLE = "navigator_operator"
 
 # Rule names (shown in status.operation.blockedBy and events).
 SUPERUSER_SECRET_VALID = "SuperuserSecretValid"
@@ -60,6 +69,13 @@ class AuthOutcome:
 
     verified: str = ""  # the marker the superuser was verified against
     message: str = ""
+
+
+def operator_password(superuser_password: str) -> str:
+    """The operator role's password: an HMAC of the role's name keyed by the
+    superuser's password. Knowing it reveals nothing of the superuser's."""
+    digest = hmac.new(superuser_password.encode(), OPERATOR_ROLE.encode(), hashlib.sha256)
+    return base64.urlsafe_b64encode(digest.digest()).decode().rstrip("=")
 
 
 def secret_name(cluster: CassandraCluster) -> str:

@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from navigator.operator.auth import DEFAULT_ROLE
+from navigator.operator.auth import DEFAULT_ROLE, OPERATOR_ROLE, SYSTEM_KEYSPACES
 
 log = logging.getLogger(__name__)
 
@@ -170,10 +170,15 @@ def replicate(
 
 
 def set_up_superuser(
-    addresses: Sequence[str], superuser: Credentials, port: int = CQL_PORT, ca: str = ""
+    addresses: Sequence[str],
+    superuser: Credentials,
+    operator: Credentials,
+    port: int = CQL_PORT,
+    ca: str = "",
 ) -> str:
-    """Make `superuser` a login superuser and drop the default account.
-    Idempotent: each step checks first. Returns what was done, in words."""
+    """Make `superuser` a login superuser, `operator` the operator's own
+    least-privileged role, and drop the default account. Idempotent: each
+    step checks first or may be repeated. Returns what was done, in words."""
     done: list[str] = []
     try:
         address, _ = _first_session(addresses, [superuser], port, ca)
@@ -194,6 +199,7 @@ def set_up_superuser(
         done.append(f"created superuser {superuser.username}")
         _login_eventually(address, superuser, port, ca)
     with session(address, superuser, port, ca) as sess:
+        done.append(_operator_role(sess, operator))
         row = sess.execute(
             "SELECT role FROM system_auth.roles WHERE role = %s", (DEFAULT_ROLE,)
         ).one()
@@ -202,6 +208,24 @@ def set_up_superuser(
             done.append(f"dropped the default account {DEFAULT_ROLE}")
     log.info("superuser set up", extra={"superuser": superuser.username, "via": address})
     return "; ".join(done) or "superuser verified"
+
+
+def _operator_role(sess: Any, operator: Credentials) -> str:
+    """The operator's login: no superuser, ALTER on the system keyspaces it
+    keeps replicated, nothing else (its password set again each time)."""
+    name = quote_identifier(operator.username)
+    sess.execute(
+        f"CREATE ROLE IF NOT EXISTS {name} WITH SUPERUSER = false AND LOGIN = true"
+        " AND PASSWORD = %s",
+        (operator.password,),
+    )
+    sess.execute(
+        f"ALTER ROLE {name} WITH SUPERUSER = false AND LOGIN = true AND PASSWORD = %s",
+        (operator.password,),
+    )
+    for keyspace in SYSTEM_KEYSPACES:
+        sess.execute(f"GRANT ALTER ON KEYSPACE {quote_identifier(keyspace)} TO {name}")
+    return f"role {operator.username} may alter {', '.join(SYSTEM_KEYSPACES)}"
 
 
 def _login_eventually(address: str, credentials: Credentials, port: int, ca: str = "") -> None:

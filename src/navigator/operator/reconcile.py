@@ -37,12 +37,14 @@ from navigator.operator.actions import (
     SetUpSuperuser,
 )
 from navigator.operator.auth import (
+    OPERATOR_ROLE,
     PASSWORD_KEY,
     USERNAME_KEY,
     AuthOutcome,
     AuthView,
     build_superuser_secret,
     generates_secret,
+    operator_password,
     secret_name,
     secret_view,
 )
@@ -544,7 +546,9 @@ class Reconciler:
                 return AuthOutcome()
             if superuser is None:
                 return AuthOutcome(message=f"Secret {action.secret} has no usable credentials")
-            done = await cql.set_up_superuser_async(addresses, superuser, ca=_client_ca(world))
+            done = await cql.set_up_superuser_async(
+                addresses, superuser, operator_credentials(superuser), ca=_client_ca(world)
+            )
         except cql.CqlFailed as err:
             reason = (
                 "ReplicationFailed"
@@ -908,12 +912,19 @@ def _event_text(action: Action) -> tuple[str, str]:
     return "Action", str(action)
 
 
+def operator_credentials(superuser: cql.Credentials) -> cql.Credentials:
+    return cql.Credentials(OPERATOR_ROLE, operator_password(superuser.password))
+
+
 def _logins(world: World, superuser: cql.Credentials | None) -> list[cql.Credentials | None]:
-    """Who to log in as: no one when auth is off; else the Secret's
-    superuser, then (before it exists) the default account."""
+    """Who to log in as: no one when auth is off; else the operator's own
+    role, then (before it exists) the Secret's superuser, then (before that
+    exists) the default account."""
     if not world.cluster.spec.auth.enabled:
         return [None]
-    return [superuser, cql.DEFAULT_CREDENTIALS] if superuser else [cql.DEFAULT_CREDENTIALS]
+    if superuser is None:
+        return [cql.DEFAULT_CREDENTIALS]
+    return [operator_credentials(superuser), superuser, cql.DEFAULT_CREDENTIALS]
 
 
 def _client_ca(world: World) -> str:

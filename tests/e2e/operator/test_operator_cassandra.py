@@ -268,6 +268,13 @@ def test_auth_refuses_anonymous_and_default_logins(operator_env: Env) -> None:
         roles = {r.role: r.is_superuser for r in session.execute("SELECT * FROM system_auth.roles")}
         assert roles.get(username) is True
         assert "cassandra" not in roles
+        # The operator's own role: no superuser, ALTER on the system keyspaces only.
+        assert roles.get("navigator_operator") is False
+        granted = {
+            (r.resource, r.permission)
+            for r in session.execute("LIST ALL PERMISSIONS OF navigator_operator")
+        }
+        assert granted == {(f"<keyspace {k}>", "ALTER") for k in SYSTEM}, granted
     finally:
         session.cluster.shutdown()
     assert system_replication(env) == {k: ("NetworkTopologyStrategy", "3") for k in SYSTEM}

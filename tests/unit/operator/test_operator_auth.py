@@ -20,6 +20,7 @@ from navigator.operator.actions import (
 )
 from navigator.operator.auth import (
     GENERATED_USERNAME,
+    OPERATOR_ROLE,
     SUPERUSER_SECRET_VALID,
     AuthOutcome,
     AuthView,
@@ -28,6 +29,7 @@ from navigator.operator.auth import (
     build_superuser_secret,
     desired_factors,
     generates_secret,
+    operator_password,
     secret_name,
     secret_problem,
     secret_view,
@@ -254,3 +256,12 @@ def test_raising_never_lowers_another_datacenter() -> None:
 
 def test_no_member_no_superuser() -> None:
     assert next_action(with_keyspaces(observed([("r1", 0, 0)]), [], ON)) is None
+
+
+def test_the_operator_role_password_is_derived_and_reveals_nothing() -> None:
+    first = operator_password("s3cret-superuser-password")
+    assert first == operator_password("s3cret-superuser-password")  # stable
+    assert first != operator_password("another-password")  # follows the superuser's
+    assert "s3cret" not in first
+    assert len(first) >= 40  # 256 bits, URL-safe
+    assert OPERATOR_ROLE == "navigator_operator"
