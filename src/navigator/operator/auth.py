@@ -16,8 +16,9 @@ Two steps, in `decide`'s order:
 - `superuser_step` (once every pool has its spec's members, all Up/Normal):
   the superuser of the Secret logs in, the operator's own role
   (`OPERATOR_ROLE`, ALTER on the system keyspaces and nothing else) is
-  created, and the well-known `cassandra` account is dropped. Verified again whenever the Secret changes
-  (`SecretView.marker`), and recorded in `status.auth`.
+  created, and the well-known `cassandra` account is dropped. Verified again
+  whenever the Secret changes (`SecretView.marker`), and recorded in
+  `status.auth`.
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from navigator.operator.auth import DEFAULT_ROLE, OPERATOR_ROLE, SYSTEM_KEYSPACES
+from navigator.operator.auth import DEFAULT_ROLE, SYSTEM_KEYSPACES
 
 log = logging.getLogger(__name__)
 
