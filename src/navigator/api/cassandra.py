@@ -12,6 +12,7 @@ from navigator.api.common import (
     ClusterSpecBase,
     NodePoolBase,
     k8s,
+    printer_columns,
     rule,
 )
 from navigator.api.conditions import ClusterStatusBase
@@ -328,24 +329,4 @@ class CassandraCluster(ApiModel):
     )
 
 
-PRINTER_COLUMNS = [
-    {
-        "name": "Ready",
-        "type": "string",
-        "jsonPath": ".status.readyMembers",
-        "description": "Ready members / desired members",
-    },
-    {
-        "name": "Version",
-        "type": "string",
-        "jsonPath": ".spec.version",
-        "description": "Cassandra version",
-    },
-    {
-        "name": "Status",
-        "type": "string",
-        "jsonPath": ".status.phase",
-        "description": "Summary of the conditions",
-    },
-    {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
-]
+PRINTER_COLUMNS = printer_columns("Cassandra")
