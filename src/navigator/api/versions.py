@@ -39,6 +39,12 @@ def not_older(new: str, old: str) -> str:
     return f"{n1} > {o1} || ({n1} == {o1} && {n2} >= {o2})"
 
 
+def not_older_version(new: str, old: str) -> str:
+    """CEL: version `new` is `old` or newer (major, then minor and patch)."""
+    major, old_major = part(new, 0), part(old, 0)
+    return f"{major} > {old_major} || ({major} == {old_major} && ({not_older(new, old)}))"
+
+
 def guard(pattern: str, expr: str, new: str = "self", old: str = "oldSelf") -> str:
     """Evaluate a version rule only when both versions are well formed (the
     pattern's own rule reports a malformed one)."""
