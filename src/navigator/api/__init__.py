@@ -7,6 +7,13 @@ The pydantic models here are the single source of truth: the CRD YAML under
 from navigator.api.cassandra import CassandraCluster, CassandraClusterSpec, CassandraClusterStatus
 from navigator.api.common import GROUP, VERSION
 from navigator.api.pilot import Pilot, PilotSpec, PilotStatus
+from navigator.api.search import (
+    ElasticsearchCluster,
+    OpenSearchCluster,
+    SearchCluster,
+    SearchClusterSpec,
+    SearchClusterStatus,
+)
 
 __all__ = [
     "GROUP",
@@ -14,7 +21,12 @@ __all__ = [
     "CassandraCluster",
     "CassandraClusterSpec",
     "CassandraClusterStatus",
+    "ElasticsearchCluster",
+    "OpenSearchCluster",
     "Pilot",
     "PilotSpec",
     "PilotStatus",
+    "SearchCluster",
+    "SearchClusterSpec",
+    "SearchClusterStatus",
 ]

@@ -12,9 +12,11 @@ from navigator.api.common import (
     ClusterSpecBase,
     NodePoolBase,
     k8s,
+    printer_columns,
     rule,
 )
 from navigator.api.conditions import ClusterStatusBase
+from navigator.api.versions import guard, no_skipped_major, not_older, part, pattern_rule
 
 KIND, PLURAL, SHORT_NAMES = "CassandraCluster", "cassandraclusters", ("cass",)
 
@@ -66,21 +68,9 @@ OWNED_KEY_REASONS: dict[str, str] = {
 }
 
 
-def _part(v: str, i: int) -> str:
-    """CEL: the i-th number (0 major, 1 minor, 2 patch) of the x.y.z string `v`."""
-    return f"int({v}.split('.')[{i}])"
-
-
-def _not_older(new: str, old: str) -> str:
-    """CEL, for two versions of one major: new's y.z >= old's y.z, compared numerically."""
-    (n1, n2), (o1, o2) = (_part(new, i) for i in (1, 2)), (_part(old, i) for i in (1, 2))
-    return f"{n1} > {o1} || ({n1} == {o1} && {n2} >= {o2})"
-
-
 def _guard(expr: str, new: str = "self", old: str = "oldSelf") -> str:
     """Evaluate a version rule only when both versions are well formed."""
-    p = VERSION_PATTERN.replace("\\", "\\\\")
-    return f"!{new}.matches('{p}') || !{old}.matches('{p}') || ({expr})"
+    return guard(VERSION_PATTERN, expr, new, old)
 
 
 VERSION_BACK_MESSAGE = (
@@ -89,19 +79,16 @@ VERSION_BACK_MESSAGE = (
 
 # Rules on `spec.version` itself: they see only the old and new version.
 VERSION_RULES = [
-    rule(
-        f"self.matches('{VERSION_PATTERN.replace(chr(92), chr(92) * 2)}')",
+    pattern_rule(
+        VERSION_PATTERN,
         "version must be major.minor.patch with major version 5 or later, e.g. 5.0.6",
     ),
     rule(
-        _guard(f"{_part('self', 0)} >= {_part('oldSelf', 0)}"),
+        _guard(f"{part('self', 0)} >= {part('oldSelf', 0)}"),
         "version cannot go back to an older major version: the data on disk is already"
         " in the newer major's format",
     ),
-    rule(
-        _guard(f"{_part('self', 0)} - {_part('oldSelf', 0)} <= 1"),
-        "version cannot skip a major version: upgrade one major version at a time",
-    ),
+    no_skipped_major(VERSION_PATTERN),
 ]
 
 
@@ -119,9 +106,9 @@ def _version_way_back() -> str:
         "has(oldSelf.status) && has(oldSelf.status.members)"
         f" && oldSelf.status.members.exists(m, has(m.version) && m.version == {new})"
     )
-    other_major = f"{_part(new, 0)} != {_part(old, 0)}"
+    other_major = f"{part(new, 0)} != {part(old, 0)}"
     return _guard(
-        f"{new} == {old} || {other_major} || {_not_older(new, old)} || ({members})", new, old
+        f"{new} == {old} || {other_major} || {not_older(new, old)} || ({members})", new, old
     )
 
 
@@ -450,24 +437,4 @@ class CassandraCluster(ApiModel):
     )
 
 
-PRINTER_COLUMNS = [
-    {
-        "name": "Ready",
-        "type": "string",
-        "jsonPath": ".status.readyMembers",
-        "description": "Ready members / desired members",
-    },
-    {
-        "name": "Version",
-        "type": "string",
-        "jsonPath": ".spec.version",
-        "description": "Cassandra version",
-    },
-    {
-        "name": "Status",
-        "type": "string",
-        "jsonPath": ".status.phase",
-        "description": "Summary of the conditions",
-    },
-    {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
-]
+PRINTER_COLUMNS = printer_columns("Cassandra")

@@ -40,6 +40,33 @@ DNS1123_RULE = rule(
 )
 
 
+def printer_columns(database: str, *extra: dict[str, str]) -> list[dict[str, str]]:
+    """`kubectl get`'s columns for a database cluster: READY, VERSION, the
+    database's own columns (`extra`), STATUS, AGE."""
+    return [
+        {
+            "name": "Ready",
+            "type": "string",
+            "jsonPath": ".status.readyMembers",
+            "description": "Ready members / desired members",
+        },
+        {
+            "name": "Version",
+            "type": "string",
+            "jsonPath": ".spec.version",
+            "description": f"{database} version",
+        },
+        *extra,
+        {
+            "name": "Status",
+            "type": "string",
+            "jsonPath": ".status.phase",
+            "description": "Summary of the conditions",
+        },
+        {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+    ]
+
+
 class ApiModel(BaseModel):
     """Base of every API type: camelCase on the wire, unknown fields refused."""
 

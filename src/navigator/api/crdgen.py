@@ -24,7 +24,7 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
-from navigator.api import admission, cassandra, pilot
+from navigator.api import admission, cassandra, pilot, search
 from navigator.api.common import GROUP, VERSION
 
 Schema = dict[str, Any]
@@ -212,6 +212,16 @@ def all_crds() -> dict[str, Schema]:
             short_names=cassandra.SHORT_NAMES,
             columns=cassandra.PRINTER_COLUMNS,
         ),
+        **{
+            f"{GROUP}_{engine.plural}.yaml": crd(
+                search.KINDS[engine.kind],
+                kind=engine.kind,
+                plural=engine.plural,
+                short_names=engine.short_names,
+                columns=search.printer_columns_of(engine),
+            )
+            for engine in search.ENGINES
+        },
         f"{GROUP}_{pilot.PLURAL}.yaml": crd(
             pilot.Pilot, kind=pilot.KIND, plural=pilot.PLURAL, columns=pilot.PRINTER_COLUMNS
         ),

@@ -33,6 +33,8 @@ descriptions.
 
 
 def _type(schema: Schema) -> str:
+    if schema.get("x-kubernetes-int-or-string"):
+        return "int-or-string"
     t = str(schema.get("type", "any"))
     if t == "array":
         return f"[]{_type(schema.get('items', {}))}"
@@ -68,7 +70,9 @@ def _children(path: str, schema: Schema) -> list[str]:
     req = set(schema.get("required", []))
     rows: list[str] = []
     for name, sub in schema.get("properties", {}).items():
-        rows += _rows(f"{path}.{name}", sub, name in req)
+        # A key with a dot in it (a flat setting) reads apart from a nested one.
+        child = f"{path}[{name}]" if "." in name else f"{path}.{name}"
+        rows += _rows(child, sub, name in req)
     return rows
 
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import yaml
 from lightkube import Client, KubeConfig
 from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.core_v1 import Namespace
@@ -122,16 +123,27 @@ def local_cluster() -> Iterator[LocalCluster]:
 
 
 CRD_DIR = Path(__file__).resolve().parents[3] / "deploy" / "crds"
-CRDS = ("crd/cassandraclusters.navigator.dev", "crd/pilots.navigator.dev")
+
+
+def crd_plurals() -> list[str]:
+    """`<plural>.<group>` of every CRD in deploy/crds (each kind there is installed)."""
+    names = []
+    for path in sorted(CRD_DIR.glob("*.yaml")):
+        for doc in yaml.safe_load_all(path.read_text()):
+            if doc and doc.get("kind") == "CustomResourceDefinition":
+                names.append(doc["metadata"]["name"])
+    return names
 
 
 def install_crds(local: LocalCluster) -> None:
-    """Apply deploy/crds and wait until the new kinds can be listed (a new CRD
+    """Apply deploy/crds and wait until every kind there can be listed (a new CRD
     answers 429 for a moment after it is Established)."""
+    names = crd_plurals()
     local.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(CRD_DIR))
-    local.kubectl("wait", "--for=condition=Established", "--timeout=60s", *CRDS, timeout=90)
+    crds = [f"crd/{name}" for name in names]
+    local.kubectl("wait", "--for=condition=Established", "--timeout=60s", *crds, timeout=90)
     for _ in range(120):
-        got = local.kubectl("get", "cassandraclusters,pilots", "-A", check=False)
+        got = local.kubectl("get", ",".join(names), "-A", check=False)
         if got.returncode == 0:
             return
         time.sleep(0.5)

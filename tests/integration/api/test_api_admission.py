@@ -1,8 +1,10 @@
-"""Admission of CassandraClusters by the real API server: schema, defaults and CEL.
+"""Admission of the database kinds by the real API server: schema, defaults and CEL.
 
-The invalid corpus lives in `invalid/*.yaml`: `object` is rejected (after
-`before` is stored, for transitions) with a message containing every `expect`
-fragment, and nothing is stored.
+The invalid corpus lives in `invalid/*.yaml` (CassandraCluster) and
+`invalid-search/*.yaml` (OpenSearchCluster, ElasticsearchCluster): `object` is
+rejected (after `before` is stored, for transitions) with a message containing
+every `expect` fragment, and nothing is stored. A case names its `kind` unless
+it is a CassandraCluster.
 """
 
 from __future__ import annotations
@@ -18,13 +20,17 @@ pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("navigator_crds")
 
 HERE = Path(__file__).parent
 EXAMPLES = HERE.parents[2] / "deploy" / "examples"
-CORPUS = sorted((HERE / "invalid").glob("*.yaml"))
+CORPUS = sorted((HERE / "invalid").glob("*.yaml")) + sorted(
+    (HERE / "invalid-search").glob("*.yaml")
+)
 
 
-def manifest(spec: dict[str, Any], name: str = "c") -> dict[str, Any]:
+def manifest(
+    spec: dict[str, Any], name: str = "c", kind: str = "CassandraCluster"
+) -> dict[str, Any]:
     return {
         "apiVersion": "navigator.dev/v1alpha1",
-        "kind": "CassandraCluster",
+        "kind": kind,
         "metadata": {"name": name},
         "spec": spec,
     }
@@ -37,8 +43,10 @@ def apply(cluster: Any, ns: str, obj: dict[str, Any], *, check: bool = True) -> 
     )  # fmt: skip
 
 
-def get(cluster: Any, ns: str, name: str, *, check: bool = True) -> Any:
-    return cluster.kubectl("get", "cass", name, "-n", ns, "-o", "json", check=check)
+def get(
+    cluster: Any, ns: str, name: str, *, kind: str = "CassandraCluster", check: bool = True
+) -> Any:
+    return cluster.kubectl("get", kind.lower(), name, "-n", ns, "-o", "json", check=check)
 
 
 @pytest.mark.parametrize("path", sorted(EXAMPLES.glob("*.yaml")), ids=lambda p: p.stem)
@@ -47,14 +55,18 @@ def test_examples_are_accepted_with_defaults(
 ) -> None:
     doc = yaml.safe_load(path.read_text())
     apply(local_cluster, namespace, doc)
-    stored = json.loads(get(local_cluster, namespace, doc["metadata"]["name"]).stdout)
+    name, kind = doc["metadata"]["name"], doc["kind"]
+    stored = json.loads(get(local_cluster, namespace, name, kind=kind).stdout)
     spec = stored["spec"]
     assert spec["paused"] is False
     assert spec["imagePullPolicy"] == "IfNotPresent"
     assert spec["persistentVolumeClaimRetentionPolicy"]["whenScaled"] == "Retain"
     for pool in spec["nodePools"]:
-        assert pool["datacenter"]
         assert pool["persistence"]["size"]
+        if kind == "CassandraCluster":
+            assert pool["datacenter"]
+        else:
+            assert "settings" in pool["config"]
 
 
 def test_minimal_cluster_gets_every_default(local_cluster: Any, namespace: str) -> None:
@@ -76,11 +88,12 @@ def test_minimal_cluster_gets_every_default(local_cluster: Any, namespace: str) 
 @pytest.mark.parametrize("path", CORPUS, ids=lambda p: p.stem)
 def test_invalid_is_rejected_and_not_stored(local_cluster: Any, namespace: str, path: Path) -> None:
     case = yaml.safe_load(path.read_text())
+    kind = case.get("kind", "CassandraCluster")
     before = None
     if "before" in case:
-        apply(local_cluster, namespace, manifest(case["before"]["spec"]))
-        before = json.loads(get(local_cluster, namespace, "c").stdout)
-    obj = manifest(case["object"]["spec"])
+        apply(local_cluster, namespace, manifest(case["before"]["spec"], kind=kind))
+        before = json.loads(get(local_cluster, namespace, "c", kind=kind).stdout)
+    obj = manifest(case["object"]["spec"], kind=kind)
     if before is None:  # a plain create reports list errors by index
         proc = local_cluster.kubectl(
             "create", "-n", namespace, "-f", "-", input=json.dumps(obj), check=False
@@ -90,7 +103,7 @@ def test_invalid_is_rejected_and_not_stored(local_cluster: Any, namespace: str, 
     assert proc.returncode != 0, f"{path.name} was accepted"
     for fragment in case["expect"]:
         assert fragment in proc.stderr, proc.stderr
-    stored = get(local_cluster, namespace, "c", check=False)
+    stored = get(local_cluster, namespace, "c", kind=kind, check=False)
     if before is None:
         assert stored.returncode != 0
         assert "NotFound" in stored.stderr

@@ -1,4 +1,4 @@
-"""Status subresource rights, printer columns and `kubectl explain`."""
+"""Status subresource rights, printer columns and `kubectl explain` (every kind)."""
 
 from __future__ import annotations
 
@@ -81,6 +81,13 @@ def test_get_shows_the_columns(local_cluster: Any, namespace: str) -> None:
         ("cassandracluster.spec.nodePools.persistence.size", "never shrink"),
         ("cassandracluster.spec.config.cassandraYaml", "Keys Navigator owns"),
         ("cassandracluster.status.operation.blockedBy.rule", "safety rule"),
+        ("opensearchcluster.spec.version", "OpenSearch version"),
+        ("opensearchcluster.spec.nodePools.roles", "coordinating-only"),
+        ("opensearchcluster.spec.nodePools.config.settings", "opensearch.yml"),
+        ("opensearchcluster.status.health", "green"),
+        ("elasticsearchcluster.spec.nodePools.roles", "master"),
+        ("elasticsearchcluster.spec.nodePools.config.settings", "elasticsearch.yml"),
+        ("elasticsearchcluster.spec.nodePools", "odd number"),
         ("pilot.spec.intents.id", "Identity of the intent"),
         ("pilot.status.facts.hostID", "host ID"),
     ],

@@ -16,11 +16,13 @@ from navigator.api.cassandra import (
     IssuerRef,
 )
 from navigator.api.pilot import Pilot
+from navigator.api.search import KINDS as SEARCH_KINDS
 from navigator.pilot.cassandra.render import OWNED_KEYS as PILOT_OWNED_KEYS
 
 pytestmark = pytest.mark.unit
 
 EXAMPLES = Path(__file__).parents[3] / "deploy" / "examples"
+CLUSTER_KINDS = {"CassandraCluster": CassandraCluster, **SEARCH_KINDS}
 
 
 def test_pool_defaults() -> None:
@@ -51,7 +53,7 @@ def test_cluster_defaults_keep_data() -> None:
 @pytest.mark.parametrize("path", sorted(EXAMPLES.glob("*.yaml")), ids=lambda p: p.name)
 def test_examples_are_valid(path: Path) -> None:
     doc = yaml.safe_load(path.read_text())
-    obj = CassandraCluster.model_validate(doc)
+    obj = CLUSTER_KINDS[doc["kind"]].model_validate(doc)
     assert obj.spec.node_pools
 
 
