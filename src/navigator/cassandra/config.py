@@ -16,9 +16,10 @@ from typing import Any
 
 import yaml
 
-from navigator.cassandra.distribution import DAEMON_CLASS, NODETOOL_CLASS
 from navigator.cassandra.profile import PRODUCTION, Profile
 
+DAEMON_CLASS = "org.apache.cassandra.service.CassandraDaemon"
+NODETOOL_CLASS = "org.apache.cassandra.tools.NodeTool"
 CQL_PORT = 9042
 STORAGE_PORT = 7000
 JMX_PORT = 7199
@@ -298,3 +299,10 @@ def nodetool_command(
         str(JMX_PORT),
         *args,
     ]
+
+
+def parse_jvm_options(text: str) -> list[str]:
+    """A jvm*.options file's options: one per line; blank lines and ``#``
+    comments are skipped."""
+    lines = (line.strip() for line in text.splitlines())
+    return [line for line in lines if line and not line.startswith("#")]

@@ -6,13 +6,12 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from navigator.cassandra.config import parse_jvm_options
 from navigator.local.paths import cache_root
 from navigator.versions import pinned
 
 JVM_OPTIONS_FILE = "jvm17-server.options"
 TOOLS_LOGBACK = "logback-tools.xml"
-DAEMON_CLASS = "org.apache.cassandra.service.CassandraDaemon"
-NODETOOL_CLASS = "org.apache.cassandra.tools.NodeTool"
 _RELEASE = re.compile(r"[0-9]+\.[0-9]+\.[0-9]+")
 
 
@@ -71,9 +70,3 @@ def check_version(version: str) -> str:
     if not _RELEASE.fullmatch(version):
         raise ValueError(f"not a Cassandra release version: {version!r}")
     return version
-
-
-def parse_jvm_options(text: str) -> list[str]:
-    """One option per line; blank lines and ``#`` comments are skipped."""
-    lines = (line.strip() for line in text.splitlines())
-    return [line for line in lines if line and not line.startswith("#")]

@@ -9,6 +9,8 @@ import pytest
 import yaml
 
 from navigator.cassandra.config import (
+    DAEMON_CLASS,
+    NODETOOL_CLASS,
     NodeConfig,
     TlsFiles,
     cassandra_yaml,
@@ -16,10 +18,10 @@ from navigator.cassandra.config import (
     encryption_settings,
     module_flags,
     nodetool_command,
+    parse_jvm_options,
     render_cassandra_yaml,
     render_rackdc,
 )
-from navigator.cassandra.distribution import DAEMON_CLASS, NODETOOL_CLASS, parse_jvm_options
 from navigator.testing.cassandra import node_address, node_netns, parse_status
 
 pytestmark = pytest.mark.unit

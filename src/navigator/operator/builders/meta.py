@@ -5,6 +5,38 @@ from __future__ import annotations
 from typing import Any
 
 from navigator.api.cassandra import CassandraCluster, CassandraNodePool
+from navigator.cassandra.members import (
+    founder,
+    member_name,
+    name_of,
+    namespace_of,
+    statefulset_name,
+)
+
+# The members' names are `navigator.cassandra.members` (the pilot needs them
+# too and must not import the operator); every builder finds them here.
+__all__ = [
+    "CLUSTER_LABEL",
+    "DECOMMISSIONED_LABEL",
+    "FIELD_MANAGER",
+    "POD_INDEX_LABEL",
+    "POOL_LABEL",
+    "Manifest",
+    "founder",
+    "labels",
+    "member_name",
+    "metadata",
+    "name_of",
+    "namespace_of",
+    "nodes_service_name",
+    "owner_reference",
+    "pilot_account_name",
+    "pool_tls_secret_name",
+    "selector_labels",
+    "service_name",
+    "statefulset_name",
+    "volume_name",
+]
 
 Manifest = dict[str, Any]
 
@@ -14,23 +46,6 @@ POOL_LABEL = "navigator.dev/pool"
 DECOMMISSIONED_LABEL = "navigator.dev/decommissioned"
 POD_INDEX_LABEL = "apps.kubernetes.io/pod-index"
 FIELD_MANAGER = "navigator-operator"
-
-
-def name_of(cluster: CassandraCluster) -> str:
-    return str(cluster.metadata["name"])
-
-
-def namespace_of(cluster: CassandraCluster) -> str:
-    return str(cluster.metadata.get("namespace", "default"))
-
-
-def statefulset_name(cluster: CassandraCluster, pool: CassandraNodePool) -> str:
-    return f"{name_of(cluster)}-{pool.name}"
-
-
-def member_name(cluster: CassandraCluster, pool: CassandraNodePool, ordinal: int) -> str:
-    """The pod (and Pilot) name of one member: the StatefulSet's naming."""
-    return f"{statefulset_name(cluster, pool)}-{ordinal}"
 
 
 def volume_name(member: str) -> str:
@@ -90,15 +105,6 @@ def metadata(
         "labels": labels(cluster, pool),
         "ownerReferences": [owner_reference(cluster)],
     }
-
-
-def founder(cluster: CassandraCluster) -> str:
-    """The one member that may start as its own seed, while no member of the
-    cluster ever joined: ordinal 0 of the first pool (spec order) that has
-    members, which is the first member the operator creates
-    (`decide.next_to_grow`). Every other member seeds from joined members."""
-    first = next((p for p in cluster.spec.node_pools if p.replicas > 0), None)
-    return member_name(cluster, first or cluster.spec.node_pools[0], 0)
 
 
 def pool_tls_secret_name(cluster: CassandraCluster, pool: CassandraNodePool) -> str:

@@ -20,9 +20,9 @@ from navigator.cassandra.config import (
     TlsFiles,
     cassandra_yaml,
     daemon_command,
+    parse_jvm_options,
     render_rackdc,
 )
-from navigator.cassandra.distribution import parse_jvm_options
 from navigator.cassandra.profile import PRODUCTION, Profile
 from navigator.pilot.cassandra.adapter import Launch
 from navigator.pilot.cassandra.tls import TlsMaterial, tls_files

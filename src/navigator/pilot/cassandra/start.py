@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from navigator.api.cassandra import CassandraCluster
-from navigator.operator.builders.meta import founder
+from navigator.cassandra.members import founder
 from navigator.pilot.core.intents import Intent, Outcome
 
 # The most seeds a member lists (Cassandra's advice: a few per datacenter).
