@@ -39,7 +39,7 @@ from lightkube.types import PatchType
 
 from navigator.local import cluster, processes
 from navigator.local.paths import Binaries
-from navigator.operator.kube import CassandraClusterResource, quantity
+from navigator.operator.core.kube import CassandraClusterResource, quantity
 from navigator.testing.operator import OperatorProcess
 from navigator.testing.prom import free_port, scrape, total
 from navigator.testing.pytest_plugin import LocalCluster, install_crds, isolated_cluster_config

@@ -25,8 +25,8 @@ from lightkube.resources.core_v1 import Pod
 from lightkube.types import PatchType
 
 from navigator.operator.builders.meta import CLUSTER_LABEL
-from navigator.operator.builders.revision import REPLACE_ANNOTATION
-from navigator.operator.kube import to_dict
+from navigator.operator.core.kube import to_dict
+from navigator.operator.core.revision import REPLACE_ANNOTATION
 from navigator.restart import follow_command
 from navigator.status.kubeapi import (
     NotFound,

@@ -23,8 +23,8 @@ import click
 from lightkube import Client
 from lightkube.types import PatchType
 
-from navigator.operator.builders.revision import RESTARTED_AT_ANNOTATION
-from navigator.operator.kube import CassandraClusterResource, to_dict
+from navigator.operator.core.kube import CassandraClusterResource, to_dict
+from navigator.operator.core.revision import RESTARTED_AT_ANNOTATION
 from navigator.status.kubeapi import (
     api_errors,
     connect,

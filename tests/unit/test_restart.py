@@ -16,7 +16,7 @@ from lightkube.config.models import Cluster, User
 
 from navigator import restart as restart_cmd
 from navigator.cli import cli
-from navigator.operator.builders.revision import RESTARTED_AT_ANNOTATION
+from navigator.operator.core.revision import RESTARTED_AT_ANNOTATION
 
 pytestmark = pytest.mark.unit
 

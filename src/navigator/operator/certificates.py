@@ -37,7 +37,7 @@ from navigator.operator.builders.meta import (
     pool_tls_secret_name,
     statefulset_name,
 )
-from navigator.operator.kube import Kube, is_not_found
+from navigator.operator.core.kube import Kube, is_not_found
 from navigator.operator.tls import TlsOutcome
 
 log = logging.getLogger(__name__)

@@ -7,7 +7,7 @@ used, so kopf never writes to the objects. Pods are not watched: kopf filters
 labels client-side, which would stream every Pod of the cluster into the
 operator; StatefulSet status and Pilot status carry what the decision needs.
 
-The metrics server (`navigator.operator.metrics`) starts before kopf and
+The metrics server (`navigator.operator.core.metrics`) starts before kopf and
 stops after it, on the same event loop.
 """
 
@@ -26,11 +26,11 @@ from lightkube import AsyncClient, KubeConfig
 from navigator.api.common import GROUP, VERSION
 from navigator.cassandra.profile import DEFAULT, Profile
 from navigator.operator.builders.meta import CLUSTER_LABEL, FIELD_MANAGER
-from navigator.operator.kube import Kube
-from navigator.operator.leader import LeaseElector
-from navigator.operator.metrics import Metrics, MetricsServer
+from navigator.operator.core.kube import Kube
+from navigator.operator.core.leader import LeaseElector
+from navigator.operator.core.metrics import Metrics, MetricsServer
+from navigator.operator.core.workers import Workers
 from navigator.operator.reconcile import Reconciler
-from navigator.operator.workers import Workers
 
 log = logging.getLogger(__name__)
 

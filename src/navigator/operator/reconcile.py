@@ -64,14 +64,20 @@ from navigator.operator.builders.pilots import (
     PENDING_INTENTS_FINALIZER,
     REPLACE,
 )
-from navigator.operator.builders.revision import (
+from navigator.operator.builders.statefulset import pool_revision
+from navigator.operator.certificates import Certificates
+from navigator.operator.core.intents import with_new_intent, with_replace
+from navigator.operator.core.kube import Kube, is_conflict, is_namespace_terminating
+from navigator.operator.core.leader import NotLeader
+from navigator.operator.core.lostvolume import lost_with, pinned_nodes
+from navigator.operator.core.pods import pod_problem
+from navigator.operator.core.revision import (
     REPLACE_ANNOTATION,
     RESTARTED_AT_ANNOTATION,
     REVISION_ANNOTATION,
     VERSION_ANNOTATION,
 )
-from navigator.operator.builders.statefulset import pool_revision
-from navigator.operator.certificates import Certificates
+from navigator.operator.core.workers import GONE
 from navigator.operator.decide import (
     Action,
     CreatePool,
@@ -83,17 +89,11 @@ from navigator.operator.decide import (
     Wait,
     next_action,
 )
-from navigator.operator.intents import with_new_intent, with_replace
-from navigator.operator.kube import Kube, is_conflict, is_namespace_terminating
-from navigator.operator.leader import NotLeader
-from navigator.operator.lostvolume import lost_with, pinned_nodes
 from navigator.operator.observed import Member, Observed, PodView, PoolState
-from navigator.operator.pods import pod_problem
 from navigator.operator.predicates import HALT_RULES, PROGRESS_RULES, Block
 from navigator.operator.removed import removed_pools
 from navigator.operator.status import build_status, needs_write, status_body
 from navigator.operator.tls import TlsOutcome, tls_status
-from navigator.operator.workers import GONE
 
 log = logging.getLogger(__name__)
 

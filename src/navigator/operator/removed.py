@@ -22,7 +22,7 @@ from pydantic import ValidationError
 
 from navigator.api.cassandra import CassandraNodePool
 from navigator.operator.builders.meta import POOL_LABEL
-from navigator.operator.builders.revision import REVISION_ANNOTATION
+from navigator.operator.core.revision import REVISION_ANNOTATION
 
 log = logging.getLogger(__name__)
 

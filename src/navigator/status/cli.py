@@ -23,7 +23,7 @@ from rich.live import Live
 from rich.text import Text
 
 from navigator.operator.builders.meta import CLUSTER_LABEL
-from navigator.operator.kube import CassandraClusterResource, PilotResource, to_dict
+from navigator.operator.core.kube import CassandraClusterResource, PilotResource, to_dict
 from navigator.status.kubeapi import (
     CommandError,
     api_errors,

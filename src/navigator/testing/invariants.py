@@ -357,7 +357,7 @@ class Monitor:
         from lightkube.resources.apps_v1 import StatefulSet
         from lightkube.resources.core_v1 import Pod
 
-        from navigator.operator.kube import CassandraClusterResource, PilotResource
+        from navigator.operator.core.kube import CassandraClusterResource, PilotResource
 
         return {
             "StatefulSet": StatefulSet,

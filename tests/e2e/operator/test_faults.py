@@ -31,7 +31,7 @@ from typing import Any
 
 import pytest
 
-from navigator.operator.builders.revision import RESTARTED_AT_ANNOTATION
+from navigator.operator.core.revision import RESTARTED_AT_ANNOTATION
 from navigator.testing import faults as f
 from navigator.testing.faults import FaultLog, OperatorKiller
 from navigator.testing.invariants import Monitor

@@ -33,7 +33,7 @@ from typing import Any
 import pytest
 
 from navigator.checker import DataChecker, Settings
-from navigator.operator.builders.revision import RESTARTED_AT_ANNOTATION
+from navigator.operator.core.revision import RESTARTED_AT_ANNOTATION
 from navigator.testing import faults as f
 from navigator.testing.faults import FaultLog
 from navigator.testing.invariants import Invariants, Monitor

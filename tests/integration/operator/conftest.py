@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from lightkube import AsyncClient, KubeConfig
 
-from navigator.operator.kube import Kube
+from navigator.operator.core.kube import Kube
 from navigator.operator.reconcile import Reconciler
 
 

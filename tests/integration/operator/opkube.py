@@ -13,7 +13,7 @@ from lightkube.resources.apps_v1 import StatefulSet
 from lightkube.resources.core_v1 import Pod
 from lightkube.types import PatchType
 
-from navigator.operator.kube import PilotResource
+from navigator.operator.core.kube import PilotResource
 
 
 def cluster_manifest(name: str, namespace: str, replicas: int = 3, **spec: Any) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from lightkube import AsyncClient
 from lightkube.resources.apps_v1 import StatefulSet
 from opkube import cluster_manifest, members, report
 
-from navigator.operator.kube import CassandraClusterResource
+from navigator.operator.core.kube import CassandraClusterResource
 from navigator.testing.operator import OperatorProcess
 from navigator.testing.prom import free_port, scrape, total
 

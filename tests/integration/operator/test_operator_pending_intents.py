@@ -13,9 +13,9 @@ from opkube import report
 from test_operator_reconcile import NAME, create, grow, members, patch_spec, replicas
 
 from navigator.operator.builders.pilots import PENDING_INTENTS_FINALIZER
-from navigator.operator.kube import CassandraClusterResource, PilotResource
+from navigator.operator.core.kube import CassandraClusterResource, PilotResource
+from navigator.operator.core.workers import GONE
 from navigator.operator.reconcile import Reconciler
-from navigator.operator.workers import GONE
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 

@@ -15,8 +15,8 @@ from lightkube.resources.core_v1 import Event
 from lightkube.types import PatchType
 from opkube import cluster_manifest, pods_decided, report
 
-from navigator.operator.builders.revision import REVISION_ANNOTATION
-from navigator.operator.kube import CassandraClusterResource, PilotResource
+from navigator.operator.core.kube import CassandraClusterResource, PilotResource
+from navigator.operator.core.revision import REVISION_ANNOTATION
 from navigator.operator.reconcile import Reconciler
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]

@@ -26,7 +26,7 @@ from lightkube.resources.core_v1 import Namespace
 from lightkube.types import PatchType
 from opkube import cluster_manifest, members, report
 
-from navigator.operator.kube import CassandraClusterResource
+from navigator.operator.core.kube import CassandraClusterResource
 from navigator.testing.operator import OperatorProcess
 from navigator.testing.prom import free_port, scrape, total
 

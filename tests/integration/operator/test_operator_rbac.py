@@ -23,7 +23,7 @@ from lightkube.resources.rbac_authorization_v1 import Role, RoleBinding
 from lightkube.types import PatchType
 from opkube import cluster_manifest, members, report
 
-from navigator.operator.kube import CassandraClusterResource, PilotResource
+from navigator.operator.core.kube import CassandraClusterResource, PilotResource
 from navigator.pilot.rbac import PILOT_RULES
 from navigator.testing.operator import OperatorProcess
 

@@ -35,7 +35,7 @@ from opkube import cluster_manifest, members, report
 from test_operator_rbac import forbidden, token_kubeconfig, until
 
 from navigator.operator.cli import watched_namespaces
-from navigator.operator.kube import CassandraClusterResource, PilotResource
+from navigator.operator.core.kube import CassandraClusterResource, PilotResource
 from navigator.testing.operator import OperatorProcess
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]

@@ -18,9 +18,9 @@ from opkube import cluster_manifest, pods_decided, pods_exist, report
 
 from navigator.api.cassandra import CassandraCluster
 from navigator.operator.builders import build_pilot
-from navigator.operator.kube import CassandraClusterResource, PilotResource
+from navigator.operator.core.kube import CassandraClusterResource, PilotResource
+from navigator.operator.core.workers import GONE
 from navigator.operator.reconcile import Reconciler
-from navigator.operator.workers import GONE
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 

@@ -18,8 +18,8 @@ from opkube import cluster_manifest, members, report
 
 from navigator.operator.builders import build_statefulset
 from navigator.operator.builders.meta import FIELD_MANAGER
+from navigator.operator.core.kube import APPLIED_ANNOTATION, CassandraClusterResource, Kube
 from navigator.operator.decide import ScaleOut, next_action
-from navigator.operator.kube import APPLIED_ANNOTATION, CassandraClusterResource, Kube
 from navigator.operator.reconcile import AFTER_ACTION, Reconciler, World, observe
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]

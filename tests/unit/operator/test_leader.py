@@ -13,7 +13,7 @@ from lightkube import ApiError
 from lightkube.models.meta_v1 import Status
 from lightkube.resources.coordination_v1 import Lease
 
-from navigator.operator.leader import LeaseElector, expired
+from navigator.operator.core.leader import LeaseElector, expired
 
 pytestmark = pytest.mark.unit
 

@@ -10,8 +10,8 @@ from typing import Any
 import aiohttp
 import pytest
 
-from navigator.operator.kube import Kube, contains, stamped
-from navigator.operator.metrics import Metrics, MetricsServer
+from navigator.operator.core.kube import Kube, contains, stamped
+from navigator.operator.core.metrics import Metrics, MetricsServer
 from navigator.quantity import quantity
 from navigator.testing.prom import free_port
 

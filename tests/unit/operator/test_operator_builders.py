@@ -15,12 +15,12 @@ import yaml
 from navigator.api.cassandra import CassandraCluster
 from navigator.operator.builders import build_cluster_objects, build_pilot, build_statefulset
 from navigator.operator.builders.meta import founder, member_name
-from navigator.operator.builders.revision import (
+from navigator.operator.builders.statefulset import heap_mib, pool_revision
+from navigator.operator.core.revision import (
     RESTARTED_AT_ANNOTATION,
     REVISION_ANNOTATION,
     revision_of,
 )
-from navigator.operator.builders.statefulset import heap_mib, pool_revision
 from navigator.pilot.rbac import PILOT_RULES
 
 pytestmark = pytest.mark.unit

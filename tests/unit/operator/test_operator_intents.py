@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from navigator.operator.intents import MAX_INTENTS, with_new_intent, with_replace
+from navigator.operator.core.intents import MAX_INTENTS, with_new_intent, with_replace
 
 pytestmark = pytest.mark.unit
 

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from navigator.operator.builders.revision import REVISION_ANNOTATION
-from navigator.operator.kube import APPLIED_ANNOTATION, Kube, applied_hash, stamped
-from navigator.operator.leader import NotLeader
+from navigator.operator.core.kube import APPLIED_ANNOTATION, Kube, applied_hash, stamped
+from navigator.operator.core.leader import NotLeader
+from navigator.operator.core.revision import REVISION_ANNOTATION
 
 pytestmark = pytest.mark.unit
 

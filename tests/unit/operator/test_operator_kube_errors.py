@@ -8,7 +8,7 @@ import pytest
 from lightkube import ApiError
 from lightkube.models.meta_v1 import Status
 
-from navigator.operator.kube import is_namespace_terminating
+from navigator.operator.core.kube import is_namespace_terminating
 
 pytestmark = pytest.mark.unit
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from navigator.operator.pods import pod_problem
+from navigator.operator.core.pods import pod_problem
 
 pytestmark = pytest.mark.unit
 

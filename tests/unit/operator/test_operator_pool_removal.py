@@ -16,7 +16,7 @@ from navigator.api.cassandra import CassandraCluster, CassandraNodePool
 from navigator.api.pilot import Keyspace
 from navigator.operator import predicates as p
 from navigator.operator.builders import build_statefulset
-from navigator.operator.builders.revision import REVISION_ANNOTATION
+from navigator.operator.core.revision import REVISION_ANNOTATION
 from navigator.operator.decide import (
     CreatePool,
     DeletePool,

@@ -11,8 +11,8 @@ from opsim import host_id, map_member, observed, set_peer_status
 from navigator.api.pilot import IntentOutcome, PilotStatus, StartReport
 from navigator.operator import predicates as p
 from navigator.operator.actions import ReleaseLostVolume, RequestReplace, Wait
+from navigator.operator.core.lostvolume import HOSTNAME, lost_with, pinned_nodes
 from navigator.operator.decide import next_action
-from navigator.operator.lostvolume import HOSTNAME, lost_with, pinned_nodes
 from navigator.operator.observed import Observed
 from navigator.operator.replace import next_replacement
 

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from navigator.operator.workers import GONE, Workers
+from navigator.operator.core.workers import GONE, Workers
 
 pytestmark = pytest.mark.unit
 

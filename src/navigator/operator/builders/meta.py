@@ -12,6 +12,7 @@ from navigator.cassandra.members import (
     namespace_of,
     statefulset_name,
 )
+from navigator.operator.core.objects import FIELD_MANAGER, Manifest
 
 # The members' names are `navigator.cassandra.members` (the pilot needs them
 # too and must not import the operator); every builder finds them here.
@@ -38,14 +39,12 @@ __all__ = [
     "volume_name",
 ]
 
-Manifest = dict[str, Any]
 
 CLUSTER_LABEL = "navigator.dev/cluster"
 POOL_LABEL = "navigator.dev/pool"
 # On a kept volume whose member was decommissioned (see reconcile).
 DECOMMISSIONED_LABEL = "navigator.dev/decommissioned"
 POD_INDEX_LABEL = "apps.kubernetes.io/pod-index"
-FIELD_MANAGER = "navigator-operator"
 
 
 def volume_name(member: str) -> str:

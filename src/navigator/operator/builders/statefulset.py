@@ -35,7 +35,7 @@ from navigator.operator.builders.meta import (
     service_name,
     statefulset_name,
 )
-from navigator.operator.builders.revision import (
+from navigator.operator.core.revision import (
     RESTARTED_AT_ANNOTATION,
     REVISION_ANNOTATION,
     VERSION_ANNOTATION,

@@ -42,12 +42,12 @@ from lightkube.resources.storage_v1 import StorageClass
 from lightkube.types import CascadeType, PatchType
 
 from navigator.api.common import GROUP, VERSION
-from navigator.operator.builders.meta import FIELD_MANAGER, Manifest
-from navigator.operator.leader import NotLeader
+from navigator.operator.core.leader import NotLeader
+from navigator.operator.core.objects import FIELD_MANAGER, Manifest
 from navigator.quantity import quantity
 
 if TYPE_CHECKING:
-    from navigator.operator.metrics import Metrics
+    from navigator.operator.core.metrics import Metrics
 
 CassandraClusterResource = create_namespaced_resource(
     GROUP, VERSION, "CassandraCluster", "cassandraclusters"

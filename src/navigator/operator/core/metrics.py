@@ -40,7 +40,7 @@ from prometheus_client.gc_collector import GCCollector
 from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
 
-from navigator.operator.workers import Reconcile
+from navigator.operator.core.workers import Reconcile
 
 log = logging.getLogger(__name__)
 
