@@ -461,6 +461,15 @@ class PodWorker:
             mounts.append(Mount(source, vm["mountPath"], bool(vm.get("readOnly"))))
         return mounts
 
+    def running_target(self, container: str) -> Target | None:
+        """Where `kubectl exec` into `container` runs; None unless it is running."""
+        specs = [*self.pod["spec"].get("initContainers", []), *self.pod["spec"]["containers"]]
+        spec = next((c for c in specs if c["name"] == container), None)
+        proc = self.procs.get(container)
+        if spec is None or proc is None or self.sandbox is None or not proc.init_pid():
+            return None
+        return self.target(spec)
+
     def target(self, spec: Obj) -> Target:
         assert self.sandbox is not None
         ports = {p["name"]: p["containerPort"] for p in spec.get("ports", []) if p.get("name")}
