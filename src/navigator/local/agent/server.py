@@ -283,7 +283,7 @@ class KubeletServer:
         if worker is None:
             await _respond(writer, 404, b"pod does not exist\n")
             return
-        target = worker.running_target(container)
+        target = await worker.running_target(container)
         if target is None:
             await _respond(writer, 404, f'container not found ("{container}")\n'.encode())
             return
