@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import http.client as http_client
 import os
 import re
 import select
 import struct
 import subprocess
 import termios
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -31,7 +33,8 @@ pytestmark = pytest.mark.integration
 def running_pod(agents: Agents, namespace: str, *more: dict[str, Any]) -> Any:
     """Pod `web`: the test image's server (and `more` containers), Ready."""
     name = "web"
-    container = web_container(env=[{"name": "GREETING", "value": "hello"}])
+    env = [{"name": "GREETING", "value": "hello"}, {"name": "DATA_DIR", "value": "/tmp"}]
+    container = web_container(env=env)
     pod = pod_manifest(name, container, *more)
     pod["metadata"]["labels"] = {"app": name}
     agents.apply(namespace, pod)
@@ -40,6 +43,12 @@ def running_pod(agents: Agents, namespace: str, *more: dict[str, Any]) -> Any:
 
 def kubectl(agents: Agents, namespace: str, *args: str, **kw: Any) -> Any:
     return agents.cluster.kubectl("-n", namespace, *args, check=False, **kw)
+
+
+def kubectl_argv(agents: Agents, namespace: str, *args: str) -> list[str]:
+    cluster = agents.cluster
+    return [str(cluster.binaries.kubectl), f"--kubeconfig={cluster.kubeconfig}", "-n", namespace,
+            *args]  # fmt: skip
 
 
 def test_exec_runs_in_the_container_and_passes_the_exit_code(
@@ -78,7 +87,9 @@ def test_exec_relays_stdin(agents: Agents, namespace: str) -> None:
 
 
 @contextlib.contextmanager
-def in_terminal(argv: list[str], rows: int, columns: int) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
+def in_terminal(
+    argv: list[str], rows: int, columns: int
+) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
     """Run `argv` with a pseudo-terminal of the given size as its stdin/stdout/stderr."""
     control, term = os.openpty()
     fcntl.ioctl(term, termios.TIOCSWINSZ, struct.pack("HHHH", rows, columns, 0, 0))
@@ -110,15 +121,22 @@ def read_all(fd: int, within: float) -> bytes:
 
 def test_exec_with_a_terminal(agents: Agents, namespace: str) -> None:
     running_pod(agents, namespace)
-    cluster = agents.cluster
-    argv = [str(cluster.binaries.kubectl), f"--kubeconfig={cluster.kubeconfig}", "-n", namespace,
-            "exec", "-it", "web", "--", "sh", "-c", "tty; stty size; test -t 0 && echo TTY; exit 4"]  # fmt: skip
+    script = "tty; stty size; test -t 0 && echo TTY; exit 4"
+    argv = kubectl_argv(agents, namespace, "exec", "-it", "web", "--", "sh", "-c", script)
     with in_terminal(argv, 33, 111) as (proc, control):
         out = read_all(control, 30).decode(errors="replace")
         assert proc.wait(30) == 4, out
     assert re.search(r"/dev/pts/\d+", out), out
     assert "33 111" in out
     assert "TTY" in out
+    # An interactive shell: what is typed reaches it, its answers come back.
+    argv = kubectl_argv(agents, namespace, "exec", "-it", "web", "--", "sh")
+    with in_terminal(argv, 24, 80) as (proc, control):
+        os.write(control, b"echo $((6 * 7))\n")
+        os.write(control, b"exit 5\n")
+        out = read_all(control, 30).decode(errors="replace")
+        assert proc.wait(30) == 5, out
+    assert "42" in out
 
 
 def test_cp_copies_files_out_and_in(agents: Agents, namespace: str, tmp_path: Path) -> None:
@@ -137,11 +155,11 @@ def test_cp_copies_files_out_and_in(agents: Agents, namespace: str, tmp_path: Pa
 
 
 @contextlib.contextmanager
-def port_forward(agents: Agents, namespace: str, *args: str) -> Iterator[tuple[int, subprocess.Popen[str]]]:
+def port_forward(
+    agents: Agents, namespace: str, *args: str
+) -> Iterator[tuple[int, subprocess.Popen[str]]]:
     """`kubectl port-forward ... :REMOTE`: the local port it chose, while it runs."""
-    cluster = agents.cluster
-    argv = [str(cluster.binaries.kubectl), f"--kubeconfig={cluster.kubeconfig}", "-n", namespace,
-            "port-forward", *args]  # fmt: skip
+    argv = kubectl_argv(agents, namespace, "port-forward", *args)
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None
@@ -159,9 +177,10 @@ def test_port_forward_to_a_pod_and_a_service(agents: Agents, namespace: str) -> 
     with port_forward(agents, namespace, "pod/web", ":8080") as (port, _):
         assert http(f"http://127.0.0.1:{port}/") == "web"
         assert http(f"http://127.0.0.1:{port}/healthz") == "ok"  # a second connection
-        body = "y" * (2 << 20)
+        body = os.urandom(1 << 20).hex()  # 2 MiB each way
         got = http(f"http://127.0.0.1:{port}/data", method="PUT", data=body.encode(), timeout=30)
-        assert got in ("stored", "")
+        assert got == "stored"
+        assert http(f"http://127.0.0.1:{port}/data", timeout=30) == body
     service = {
         "apiVersion": "v1", "kind": "Service", "metadata": {"name": "web-svc"},
         "spec": {"selector": {"app": "web"}, "ports": [{"port": 80, "targetPort": 8080}]},
@@ -171,19 +190,31 @@ def test_port_forward_to_a_pod_and_a_service(agents: Agents, namespace: str) -> 
         assert http(f"http://127.0.0.1:{port}/") == "web"
 
 
+def test_port_forward_to_a_closed_port_reports_why(agents: Agents, namespace: str) -> None:
+    running_pod(agents, namespace)
+    with port_forward(agents, namespace, "pod/web", ":9999") as (port, proc):
+        with pytest.raises(http_client.RemoteDisconnected):
+            http(f"http://127.0.0.1:{port}/")
+        proc.terminate()
+        _, err = proc.communicate(timeout=10)
+    assert "error forwarding port 9999" in err, err
+    assert "connection refused" in err.lower(), err
+
+
 def test_attach_streams_the_containers_output(agents: Agents, namespace: str) -> None:
     pod = running_pod(agents, namespace)
-    cluster = agents.cluster
-    argv = [str(cluster.binaries.kubectl), f"--kubeconfig={cluster.kubeconfig}", "-n", namespace,
-            "attach", "web"]  # fmt: skip
+    argv = kubectl_argv(agents, namespace, "attach", "web")
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    stopper = threading.Timer(30, proc.kill)
+    stopper.start()
     try:
         time.sleep(2)
         http(f"http://{pod['status']['podIP']}:8080/attached")
         assert proc.stdout is not None
-        line = proc.stdout.readline()
-        assert "GET /attached" in line
+        lines = iter(proc.stdout.readline, "")
+        assert any("GET /attached" in line for line in lines)
     finally:
+        stopper.cancel()
         proc.terminate()
         proc.wait(10)
 

@@ -121,12 +121,13 @@ async def open_connection_in(
         sock = socket_in(netns_path, family)
         try:
             await loop.sock_connect(sock, (host, port))
-        except OSError as err:
+        except OSError as err:  # asyncio words it "Connect call failed"; say why, as Go does
             sock.close()
-            failures.append(f"{host}: {err.strerror or err}")
+            why = os.strerror(err.errno).lower() if err.errno else str(err)
+            failures.append(f"dial tcp {host}:{port}: connect: {why}")
             continue
         return await asyncio.open_connection(sock=sock)
-    raise OSError(f"failed to connect to localhost:{port} inside the pod: {'; '.join(failures)}")
+    raise OSError(f"failed to connect to localhost:{port} inside the pod: {', '.join(failures)}")
 
 
 class AddressPool:
