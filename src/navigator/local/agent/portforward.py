@@ -66,6 +66,7 @@ class Pair:
     """The streams of one forwarded connection, by `streamType`."""
 
     streams: dict[str, Stream] = field(default_factory=dict)
+    expiry: asyncio.Task[None] | None = None
 
     def add(self, stream: Stream) -> tuple[Stream, Stream] | None:
         """(data, error) once both are here."""
@@ -104,23 +105,27 @@ class Forwarder:
         rid = request_id(stream)
         if rid not in self.pairs:
             self.pairs[rid] = Pair()
-            self._spawn(self._expire(rid, self.pairs[rid]))
-        complete = self.pairs[rid].add(stream)
+            self.pairs[rid].expiry = self._spawn(self._expire(rid))
+        pair = self.pairs[rid]
+        complete = pair.add(stream)
         if complete is not None:
             del self.pairs[rid]
+            if pair.expiry is not None:
+                pair.expiry.cancel()
             self._spawn(self.forward(*complete, port_of(stream)))
 
-    def _spawn(self, job: Awaitable[None]) -> None:
+    def _spawn(self, job: Awaitable[None]) -> asyncio.Task[None]:
         task = asyncio.ensure_future(job)
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
+        return task
 
-    async def _expire(self, rid: str, pair: Pair) -> None:
+    async def _expire(self, rid: str) -> None:
+        """A pair still incomplete after a while is given up, as the kubelet does."""
         await asyncio.sleep(STREAM_CREATION_TIMEOUT)
-        if self.pairs.get(rid) is pair:
-            del self.pairs[rid]
-            message = f"timed out waiting for the streams of request {rid}"
-            await _fail(pair.streams.get("data"), pair.streams.get("error"), message)
+        pair = self.pairs.pop(rid)
+        message = f"timed out waiting for the streams of request {rid}"
+        await _fail(pair.streams.get("data"), pair.streams.get("error"), message)
 
     async def forward(self, data: Stream, error: Stream, port: int) -> None:
         try:

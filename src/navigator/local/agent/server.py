@@ -169,6 +169,10 @@ class KubeletServer:
             await self._serve(reader, writer)
         except (OSError, asyncio.IncompleteReadError, ValueError) as err:
             log.debug("kubelet endpoint: %s", err)
+        except asyncio.CancelledError:
+            # The agent is stopping with a session open (exec, port-forward):
+            # Python 3.11's stream server logs a cancelled handler as an error.
+            log.debug("kubelet endpoint: connection cancelled")
         finally:
             writer.close()
             with contextlib.suppress(Exception):
@@ -390,8 +394,9 @@ async def _run(session: Session, job: Awaitable[None]) -> None:
     frames = asyncio.ensure_future(session.serve())
     try:
         await job
-    finally:
         await session.close()
+    finally:
+        session.writer.close()
         frames.cancel()
         await asyncio.gather(frames, return_exceptions=True)
 
