@@ -96,17 +96,18 @@ class SynStream:
 
 
 @dataclass(frozen=True)
-class SynReply:
+class _HeaderBlock:
     stream_id: int
     headers: Headers = field(default_factory=dict)
     fin: bool = False
 
 
-@dataclass(frozen=True)
-class HeadersFrame:
-    stream_id: int
-    headers: Headers = field(default_factory=dict)
-    fin: bool = False
+class SynReply(_HeaderBlock):
+    """The answer to a SYN_STREAM."""
+
+
+class HeadersFrame(_HeaderBlock):
+    """More headers on an open stream (the kubelet's protocols never send any)."""
 
 
 @dataclass(frozen=True)
