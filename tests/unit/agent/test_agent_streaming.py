@@ -277,6 +277,8 @@ def test_terminal_sizes_come_in_pieces() -> None:
     sizes, rest = remotecommand.terminal_sizes(b'{"Width":80,"Height":24}\n{"Width":10')
     assert (sizes, rest) == ([(24, 80)], b'{"Width":10')
     assert remotecommand.terminal_sizes(rest + b',"Height":5}') == ([(5, 10)], b"")
+    assert remotecommand.terminal_sizes(b'[1] {"Width":"x"} {"Width":1}') == ([(0, 1)], b"")
+    assert remotecommand.terminal_sizes(b"x" * 5000) == ([], b"")  # never a message
 
 
 def request(*headers: str) -> server.Request:

@@ -43,6 +43,7 @@ STREAM_CREATION_TIMEOUT = 30.0
 OUTPUT_DRAIN = 2.0  # after exit, for output still in flight (a background child may hold it)
 CHUNK = 32 * 1024
 CHANNELS = ("error", "stdin", "stdout", "stderr", "resize")
+MAX_RESIZE_MESSAGE = 4096
 
 
 @dataclass(frozen=True)
@@ -111,8 +112,9 @@ def terminal_sizes(buffer: bytes) -> tuple[list[tuple[int, int]], bytes]:
         try:
             msg, pos = decoder.raw_decode(text, pos)
         except json.JSONDecodeError:
-            return sizes, text[pos:].encode()
-        if isinstance(msg, dict):
+            rest = text[pos:].encode()
+            return sizes, rest if len(rest) < MAX_RESIZE_MESSAGE else b""
+        with contextlib.suppress(AttributeError, TypeError, ValueError):
             sizes.append((int(msg.get("Height", 0)), int(msg.get("Width", 0))))
 
 
@@ -162,12 +164,14 @@ async def wait_for_channels(session: Session, opts: Options, within: float) -> C
 async def _next_stream(session: Session) -> Stream | None:
     get = asyncio.ensure_future(session.incoming.get())
     gone = asyncio.ensure_future(session.closed.wait())
-    await asyncio.wait({get, gone}, return_when=asyncio.FIRST_COMPLETED)
-    gone.cancel()
-    if get.done():
-        return get.result()
-    get.cancel()
-    return None
+    try:
+        await asyncio.wait({get, gone}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        gone.cancel()
+        got = get.done()
+        if not got:
+            get.cancel()
+    return get.result() if got else None
 
 
 # -- file descriptors, asynchronously ---------------------------------------
