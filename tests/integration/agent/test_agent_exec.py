@@ -203,6 +203,9 @@ def test_port_forward_to_a_closed_port_reports_why(agents: Agents, namespace: st
 
 def test_attach_streams_the_containers_output(agents: Agents, namespace: str) -> None:
     pod = running_pod(agents, namespace)
+    # Logs come from the same endpoint: still there (the same bytes attach follows).
+    logs = eventually(lambda: kubectl(agents, namespace, "logs", "web", "--tail=1").stdout)
+    assert logs == "serving on 8080 as web\n"
     argv = kubectl_argv(agents, namespace, "attach", "web")
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     stopper = threading.Timer(30, proc.kill)
