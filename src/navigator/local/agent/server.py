@@ -23,7 +23,7 @@ import contextlib
 import logging
 import os
 import ssl
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -31,7 +31,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from navigator.local.agent import netns, portforward, remotecommand, runtime
 from navigator.local.agent.config import AgentConfig
-from navigator.local.agent.spdy_session import Session
+from navigator.local.agent.spdy_session import Session, Stream
 
 if TYPE_CHECKING:
     from navigator.local.agent.pods import PodManager, PodWorker
@@ -316,9 +316,10 @@ class KubeletServer:
         assert target.init_pid is not None
         env = {**target.env, "TERM": "xterm"} if opts.tty else target.env
         command = runtime.exec_command(target.init_pid, argv, env, target.process, tty=opts.tty)
-        session = await _upgrade(reader, writer, request, remotecommand.PROTOCOLS)
+        session = await _upgrade(
+            reader, writer, request, remotecommand.PROTOCOLS, remotecommand.accept
+        )
         if session is not None:
-            session.accept = remotecommand.accept
             run = remotecommand.run_exec
             job = remotecommand.serve(session, opts, lambda ch: run(session, ch, opts, command))
             await _run(session, job)
@@ -334,9 +335,10 @@ class KubeletServer:
     ) -> None:
         path = worker.log_path(container, worker.state(container).restart_count)
         offset = os.stat(path).st_size if path.exists() else 0
-        session = await _upgrade(reader, writer, request, remotecommand.PROTOCOLS)
+        session = await _upgrade(
+            reader, writer, request, remotecommand.PROTOCOLS, remotecommand.accept
+        )
         if session is not None:
-            session.accept = remotecommand.accept
             output = self.follow_log(worker, container, path, offset)
             run = remotecommand.run_attach
             await _run(
@@ -355,9 +357,8 @@ class KubeletServer:
         if worker is None or sandbox is None:
             await _respond(writer, 404, b"pod does not exist\n")
             return
-        session = await _upgrade(reader, writer, request, portforward.PROTOCOLS)
+        session = await _upgrade(reader, writer, request, portforward.PROTOCOLS, portforward.accept)
         if session is not None:
-            session.accept = portforward.accept
             describe = f"pod {worker.ns}/{worker.name}, uid {worker.uid}"
             connect = lambda port: netns.open_connection_in(sandbox.path, port)  # noqa: E731
             await _run(session, portforward.Forwarder(session, connect, describe).run())
@@ -372,8 +373,10 @@ async def _upgrade(
     writer: asyncio.StreamWriter,
     request: Request,
     protocols: tuple[str, ...],
+    accept: Callable[[Stream], str | None],
 ) -> Session | None:
-    """Switch to SPDY (a session), or answer why not (None)."""
+    """Switch to SPDY (a session whose client may open the streams `accept`
+    lets through), or answer why not (None)."""
     answer = handshake(request, protocols)
     if answer.status != 101:
         extra = [("X-Accepted-Stream-Protocol-Versions", p) for p in answer.accepted]
@@ -386,7 +389,7 @@ async def _upgrade(
         ).encode()
     )
     await writer.drain()
-    return Session(reader, writer)
+    return Session(reader, writer, accept)
 
 
 async def _run(session: Session, job: Awaitable[None]) -> None:
