@@ -110,6 +110,26 @@ def socket_in(netns_path: str, family: int = socket.AF_INET) -> socket.socket:
     return sock
 
 
+async def open_connection_in(
+    netns_path: str, port: int
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A TCP connection to `port` on the loopback of another network namespace
+    (IPv4, then IPv6, as containerd's port-forward does)."""
+    loop = asyncio.get_running_loop()
+    failures = []
+    for family, host in ((socket.AF_INET, "127.0.0.1"), (socket.AF_INET6, "::1")):
+        sock = socket_in(netns_path, family)
+        try:
+            await loop.sock_connect(sock, (host, port))
+        except OSError as err:  # asyncio words it "Connect call failed"; say why, as Go does
+            sock.close()
+            why = os.strerror(err.errno).lower() if err.errno else str(err)
+            failures.append(f"dial tcp {host}:{port}: connect: {why}")
+            continue
+        return await asyncio.open_connection(sock=sock)
+    raise OSError(f"failed to connect to localhost:{port} inside the pod: {', '.join(failures)}")
+
+
 class AddressPool:
     """Pod addresses of one node's pod CIDR, leased through files (survive restarts)."""
 

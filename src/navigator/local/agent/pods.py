@@ -461,6 +461,19 @@ class PodWorker:
             mounts.append(Mount(source, vm["mountPath"], bool(vm.get("readOnly"))))
         return mounts
 
+    async def running_target(self, container: str) -> Target | None:
+        """Where `kubectl exec` into `container` runs; None unless it is running
+        (a container just started is waited for: its status says Running a
+        moment before its command has replaced the shim)."""
+        specs = [*self.pod["spec"].get("initContainers", []), *self.pod["spec"]["containers"]]
+        spec = next((c for c in specs if c["name"] == container), None)
+        proc = self.procs.get(container)
+        if spec is None or proc is None or self.sandbox is None:
+            return None
+        if not await proc.wait_init_pid(within=10.0):
+            return None
+        return self.target(spec)
+
     def target(self, spec: Obj) -> Target:
         assert self.sandbox is not None
         ports = {p["name"]: p["containerPort"] for p in spec.get("ports", []) if p.get("name")}

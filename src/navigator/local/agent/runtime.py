@@ -107,6 +107,24 @@ async def start(spec: dict[str, Any], directory: Path, log_path: Path) -> Contai
     return ContainerProcess(proc, pidfile, log_path)
 
 
+def exec_command(
+    pid: int,
+    argv: list[str],
+    env: dict[str, str],
+    process: dict[str, Any] | None,
+    *,
+    tty: bool = False,
+) -> list[str]:
+    """The command line that runs `argv` in the container whose PID 1 is `pid`
+    (see `exec_in`); with `tty`, the command's stdin is to be a terminal, which
+    becomes its controlling terminal in a session of its own."""
+    enter = ["nsenter", "-t", str(pid), "-m", "-u", "-i", "-n", "-p"]
+    if process is None:
+        return [*enter, "-r", "-w", "--", *argv]
+    spec = json.dumps({**process, "argv": argv, "env": env, "tty": tty})
+    return [*enter, "--", sys.executable, "-I", str(SHIM), "--exec", spec]
+
+
 async def exec_in(
     pid: int,
     argv: list[str],
@@ -118,12 +136,7 @@ async def exec_in(
     and with `process` (the container's root, working directory, cgroups and
     security, see `pods`) as the container's own user, capabilities, no_new_privs
     and seccomp filter, as runc does; without it as root in the container's root."""
-    enter = ["nsenter", "-t", str(pid), "-m", "-u", "-i", "-n", "-p"]
-    if process is None:
-        cmd = [*enter, "-r", "-w", "--", *argv]
-    else:
-        spec = json.dumps({**process, "argv": argv, "env": env})
-        cmd = [*enter, "--", sys.executable, "-I", str(SHIM), "--exec", spec]
+    cmd = exec_command(pid, argv, env, process)
     proc = await asyncio.create_subprocess_exec(
         *cmd,
         stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,

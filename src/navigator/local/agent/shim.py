@@ -26,9 +26,11 @@ from __future__ import annotations
 # os.execvpe imports `warnings` lazily; after setuid the interpreter's own
 # library may be out of reach, so it is imported up front.
 import ctypes
+import fcntl
 import json
 import os
 import sys
+import termios
 import warnings  # noqa: F401
 
 MS_RDONLY = 1
@@ -298,9 +300,12 @@ def host_pid() -> int:
 
 def exec_main(spec: dict) -> None:  # type: ignore[type-arg]
     """`--exec SPEC_JSON`, run by `nsenter` in a running container's namespaces
-    (exec probes and hooks): into its cgroups and root, then the same
-    identity as the container's command, then exec."""
+    (exec probes, hooks, `kubectl exec`): into its cgroups and root, then the
+    same identity as the container's command, then exec."""
     try:
+        if spec.get("tty"):  # `kubectl exec -t`: stdin is a terminal; make it ours
+            os.setsid()
+            fcntl.ioctl(0, termios.TIOCSCTTY, 0)
         for procs in spec.get("cgroups", []):
             with open(procs, "w") as fh:
                 fh.write("0")
