@@ -110,8 +110,8 @@ def test_the_deployment_runs_non_root_with_probes() -> None:
     assert operator["resources"]["requests"]
     assert operator["resources"]["limits"]["memory"]
     assert operator["args"] == ["--metrics-port=8080"]
-    assert set(env(objects)) == {"POD_NAME", "POD_NAMESPACE", "NAVIGATOR_CASSANDRA_PROFILE"}
-    assert env(objects)["NAVIGATOR_CASSANDRA_PROFILE"] == "production"
+    # The production Cassandra profile is the operator's default.
+    assert set(env(objects)) == {"POD_NAME", "POD_NAMESPACE"}
 
 
 def test_metrics_service_and_no_service_monitor_by_default() -> None:
