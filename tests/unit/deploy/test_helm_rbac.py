@@ -25,7 +25,7 @@ from lightkube.core.resource import GlobalResource, NamespacedResource
 
 from navigator.local.helm import SYSTEM
 from navigator.operator.cli import watched_namespaces
-from navigator.operator.leader import LEASE_NAME
+from navigator.operator.core.leader import LEASE_NAME
 from navigator.pilot.rbac import PILOT_RULES
 
 pytestmark = pytest.mark.unit

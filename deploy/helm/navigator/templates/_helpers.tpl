@@ -25,7 +25,7 @@ app.kubernetes.io/part-of: navigator
 {{ .Values.image.repository }}:{{ .Values.image.tag | default .Chart.AppVersion }}
 {{- end -}}
 
-{{/* The Lease's name: a constant of the operator (navigator.operator.leader.LEASE_NAME). */}}
+{{/* The Lease's name: a constant of the operator (navigator.operator.core.leader.LEASE_NAME). */}}
 {{- define "navigator.leaseName" -}}
 navigator-operator
 {{- end -}}

@@ -1,6 +1,6 @@
 {{/*
 The operator's rules, once, read off the code: kopf's watches
-(src/navigator/operator/main.py), every call of `Kube` (kube.py, used by
+(src/navigator/operator/main.py), every call of `Kube` (core/kube.py, used by
 reconcile.py). The Lease's rules are in rbac.yaml.
 
 Called with "all" (cluster-wide mode: one ClusterRole), "cluster" (only the
