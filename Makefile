@@ -31,6 +31,10 @@ deps: tools ## Create the virtualenv from uv.lock
 binaries: tools ## Build (or reuse cached) etcd and Kubernetes control-plane binaries
 	@bash hack/build-binaries.sh all
 
+.PHONY: helm
+helm: tools ## Build (or reuse cached) helm, which renders and lints the operator's chart
+	@bash hack/build-binaries.sh helm
+
 .PHONY: cassandra
 cassandra: ## Fetch (or reuse cached) Cassandra and Jolokia; build the local images
 	@bash hack/fetch-jolokia.sh
@@ -51,7 +55,7 @@ chaos: deps binaries cassandra ## The fault suite and a seeded mutation run (NAV
 	@cat build/e2e/report.md 2>/dev/null || true
 
 .PHONY: unit
-unit: deps ## Run the unit tests only
+unit: deps helm ## Run the unit tests only
 	@bash hack/run-tests.sh unit
 
 .PHONY: lint
@@ -66,12 +70,14 @@ fmt: deps ## Format the code
 	$(UV) run --locked ruff check --fix src tests
 
 .PHONY: generate
-generate: deps ## Regenerate committed generated files (CRDs, API docs)
+generate: deps helm ## Regenerate committed generated files (CRDs, API docs, deploy/ from the chart)
 	@if [ -f hack/generate.sh ]; then bash hack/generate.sh; else echo "nothing to generate"; fi
 
 .PHONY: verify-generate
 verify-generate: generate ## Fail when committed generated files are stale
 	@git diff --exit-code --stat -- deploy docs || { echo "generated files are stale: run 'make generate' and commit"; exit 1; }
+	@untracked=$$(git ls-files --others --exclude-standard -- deploy docs); \
+	  if [ -n "$$untracked" ]; then echo "generated files are not committed: $$untracked"; exit 1; fi
 
 .PHONY: demo
 demo: deps binaries cassandra ## Local cluster + operator + a 3-member Cassandra cluster, and what to do next

@@ -5,6 +5,7 @@
 #   $NAVIGATOR_CACHE/bin/kubernetes-<v>/{kube-apiserver,kube-controller-manager,kube-scheduler,kubectl}
 #   $NAVIGATOR_CACHE/bin/etcd-<v>/etcd
 #   $NAVIGATOR_CACHE/bin/coredns-<v>/coredns
+#   $NAVIGATOR_CACHE/bin/helm-<v>/helm
 #
 # k8s.io/kubernetes cannot be `go install`ed: its go.mod requires the staging
 # modules (k8s.io/api, ...) at v0.0.0 and replaces them with ./staging paths.
@@ -12,8 +13,9 @@
 # and replaces each staging module with its published v0.Y.Z tag. The replace
 # list is generated from that release's own go.mod, never maintained by hand.
 # etcd's server module has the same shape (replace lines to ../api etc.).
+# helm.sh/helm/v4 has no replace lines: a plain `go install` of its command.
 #
-# Usage: hack/build-binaries.sh [kubernetes|etcd|coredns|all]   (default: all)
+# Usage: hack/build-binaries.sh [kubernetes|etcd|coredns|helm|all]   (default: all)
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -154,11 +156,30 @@ build_coredns() {
   echo "$((SECONDS - start))" >"$out/.build-seconds"
 }
 
+build_helm() {
+  local v=$HELM_VERSION out="$cache/bin/helm-$HELM_VERSION"
+  if [ -x "$out/helm" ]; then
+    log "helm $v: cached in $out"
+    return
+  fi
+  need_go
+  mkdir -p "$out"
+  log "helm $v: compiling (cold build: a few minutes on 2 cores)"
+  local start=$SECONDS
+  # `helm version` reports the version stamped here (the source says only "v4.3").
+  GOBIN="$out" go install -trimpath \
+    -ldflags "-s -w -X helm.sh/helm/v4/internal/version.version=${v} -X helm.sh/helm/v4/internal/version.gitTreeState=clean" \
+    "helm.sh/helm/v4/cmd/helm@$v"
+  log "helm $v: built in $((SECONDS - start)) s into $out"
+  echo "$((SECONDS - start))" >"$out/.build-seconds"
+}
+
 what=${1:-all}
 case "$what" in
   kubernetes) build_kubernetes ;;
   etcd) build_etcd ;;
   coredns) build_coredns ;;
-  all) build_etcd; build_kubernetes; build_coredns ;;
-  *) log "usage: $0 [kubernetes|etcd|coredns|all]"; exit 2 ;;
+  helm) build_helm ;;
+  all) build_etcd; build_kubernetes; build_coredns; build_helm ;;
+  *) log "usage: $0 [kubernetes|etcd|coredns|helm|all]"; exit 2 ;;
 esac

@@ -36,6 +36,8 @@ class Versions:
     # The version rolling-upgrade tests move a cluster to (from `cassandra`).
     cassandra_upgrade: str
     jolokia: str
+    # Renders and lints the operator's chart (deploy/helm/navigator).
+    helm: str
 
     @property
     def cassandra_versions(self) -> tuple[str, ...]:
@@ -53,4 +55,5 @@ def pinned() -> Versions:
         cassandra=pins["CASSANDRA_VERSION"],
         cassandra_upgrade=pins["CASSANDRA_UPGRADE_VERSION"],
         jolokia=pins["JOLOKIA_VERSION"],
+        helm=pins["HELM_VERSION"],
     )

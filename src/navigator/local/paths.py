@@ -52,6 +52,13 @@ class Binaries:
         return [p for p in vars(self).values() if not os.access(p, os.X_OK)]
 
 
+def helm_binary(root: Path | None = None, versions: Versions | None = None) -> Path:
+    """The pinned helm in the build cache (`make helm`); the chart's tests and
+    `make generate` use it, the local cluster does not."""
+    v = versions or pinned()
+    return (root or cache_root()) / "bin" / f"helm-{v.helm}" / "helm"
+
+
 @dataclass(frozen=True)
 class StateLayout:
     """The files of one local cluster under its state directory."""

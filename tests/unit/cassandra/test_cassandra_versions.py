@@ -31,7 +31,7 @@ def test_upgrade_version_is_pinned_next_to_the_default() -> None:
 
 
 def test_equal_pins_build_one_version() -> None:
-    versions = Versions("v1", "v3", "v1.14", "5.0.6", "5.0.6", "2.2.9")
+    versions = Versions("v1", "v3", "v1.14", "5.0.6", "5.0.6", "2.2.9", "v4")
     assert versions.cassandra_versions == ("5.0.6",)
 
 
