@@ -4,12 +4,12 @@ against a real Cassandra pod, on the local cluster (issue 18).
 In file order, on one CassandraCluster of one member: `helm install` of
 deploy/helm/navigator (the operator in the cluster, image navigator:<version>,
 with deploy/local/values.yaml) → the cluster comes up → `kubectl exec --
-nodetool status` lists every member UN → `kubectl exec -i` gives a shell →
-`kubectl port-forward` to 9042 lets a CQL client on the host log in →
-`kubectl cp` copies a file out → `helm upgrade` with another log level rolls
-the operator and restarts no database pod (pod UIDs, restart counts, the
-StatefulSets' generation and revisions unchanged) → `helm uninstall` keeps
-the CRDs, the CassandraCluster and its running pod.
+nodetool status` lists every member UN → `kubectl exec -i` gives a shell, and
+cqlsh in the member logs in → `kubectl port-forward` to 9042 lets a CQL
+client on the host log in → `kubectl cp` copies a file out → `helm upgrade`
+with another log level rolls the operator and restarts no database pod (pod
+UIDs, restart counts, the StatefulSets' generation and revisions unchanged)
+→ `helm uninstall` keeps the CRDs, the CassandraCluster and its running pod.
 
 The release watches only the test's namespace (`watchNamespaces`), so no
 other suite's cluster (or a demo's) is its business, and is named after the
@@ -193,6 +193,17 @@ def test_kubectl_exec_with_stdin_is_a_shell(release: Release) -> None:
     pod = kube.get("pod", MEMBER)
     uid = pod["spec"]["securityContext"]["runAsUser"]
     assert out.splitlines() == ["hello", str(uid), "/opt/cassandra"]
+
+
+def test_cqlsh_in_the_member_logs_in(release: Release) -> None:
+    """The image has cqlsh too; the password goes in on stdin, not in argv."""
+    kube = release.kube
+    login = kube.credentials(NAME)
+    assert login is not None
+    script = 'read -r p; exec cqlsh -u "$0" -p "$p" "$POD_IP" -e "$1"'
+    query = "SELECT cluster_name FROM system.local"
+    out = exec_in_member(kube, "sh", "-c", script, login[0], query, stdin=f"{login[1]}\n")
+    assert NAME in out.split(), out
 
 
 def test_kubectl_port_forward_serves_cql_to_the_host(release: Release) -> None:
