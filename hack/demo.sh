@@ -75,6 +75,8 @@ cat <<MSG
                      export NAVIGATOR_CQL_PASSWORD=\$(kubectl get secret ${cluster_name}-superuser -o jsonpath='{.data.password}' | base64 -d)
   connect (CQL):     uvx --from cqlsh cqlsh -u "\$user" -p "\$NAVIGATOR_CQL_PASSWORD" ${seed_ip} 9042
                      (any member's pod IP works; the host reaches pod IPs directly)
+  inside a member:   kubectl exec ${cluster_name}-rack1-0 -c cassandra -- nodetool status
+                     (cqlsh too; or kubectl port-forward pod/${cluster_name}-rack1-0 9042 for a client on 127.0.0.1)
   write and check:   uv run navigator check-data --contact-points ${seed_ip} --username "\$user" --duration 30
   scale out/in:      kubectl patch cassandracluster ${cluster_name} --type=json \\
                        -p '[{"op":"replace","path":"/spec/nodePools/0/replicas","value":4}]'
