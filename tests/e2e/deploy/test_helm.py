@@ -200,7 +200,7 @@ def test_cqlsh_in_the_member_logs_in(release: Release) -> None:
     kube = release.kube
     login = kube.credentials(NAME)
     assert login is not None
-    script = 'read -r p; exec cqlsh -u "$0" -p "$p" "$POD_IP" -e "$1"'
+    script = 'read -r p; exec cqlsh -u "$0" -p "$p" -e "$1"'  # to 127.0.0.1:9042
     query = "SELECT cluster_name FROM system.local"
     out = exec_in_member(kube, "sh", "-c", script, login[0], query, stdin=f"{login[1]}\n")
     assert NAME in out.split(), out
