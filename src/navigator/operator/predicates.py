@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from navigator.api.pilot import Keyspace, Peer
+from navigator.operator.core.observed import not_serving_reason
 from navigator.operator.observed import Member, Observed, PoolState
 from navigator.pilot.cassandra.facts import Replication
 from navigator.pilot.cassandra.safety import KEEPS_REPLICATION, decommission_keeps_replication
@@ -107,28 +108,6 @@ def _status_of(observer: Member, host_id: str) -> str:
     facts = observer.facts
     peer = next((p for p in facts.peers if p.host_id == host_id), None) if facts else None
     return peer.status if peer else "absent"
-
-
-def not_serving_reason(member: Member) -> str:
-    """Why `member` does not serve right now, in words ('' when it does)."""
-    if member.pod is None:
-        return "its pod does not exist"
-    if member.pod.terminating:
-        return "its pod is terminating"
-    if member.pilot is None:
-        return "its pilot has not reported yet"
-    if member.facts_stale:
-        return (
-            f"its pilot last observed the database {member.facts_age_s:.0f} s ago"
-            " (the facts are stale: the pilot or its node is hung or gone)"
-        )
-    if not member.current_facts:
-        return "its pilot has not reported since the pod started (the facts are stale)"
-    if not member.pilot.ready:
-        return member.pilot.ready_reason or "its pilot reports it not ready"
-    if not member.pod.ready:
-        return "its pod is not Ready"
-    return ""
 
 
 def all_members_up_normal(observed: Observed) -> Block | None:

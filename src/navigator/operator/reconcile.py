@@ -211,12 +211,12 @@ def _pool_state(
         pilot = _pilot_status(raw)
         members.append(
             Member(
-                name,
-                pool.name,
-                pool.datacenter,
-                ordinal,
-                pilot,
-                _intents(raw),
+                name=name,
+                pool=pool.name,
+                datacenter=pool.datacenter,
+                ordinal=ordinal,
+                pilot=pilot,
+                intents=_intents(raw),
                 problem=pod_problem(pod) if pod is not None else None,
                 pod=pod_view(pod),
                 facts_age_s=facts_age(pilot, now),

@@ -37,6 +37,7 @@ from datetime import timedelta
 
 from navigator.operator import predicates as p
 from navigator.operator.actions import RestartMember, Wait
+from navigator.operator.core.observed import not_serving_reason
 from navigator.operator.observed import Member, Observed, PoolState
 
 # A restarted member that has not served again after this long halts the rollout.
@@ -115,7 +116,7 @@ def _in_flight(observed: Observed, kind: str) -> Wait | None:
                 continue
             if stalled := _stalled(observed, member):
                 return Wait(p.ROLLOUT_STALLED, stalled, kind, member.name)
-            why = p.not_serving_reason(member)
+            why = not_serving_reason(member)
             return Wait(
                 p.RESTARTED_MEMBER_SERVES,
                 f"{member.name} runs revision {state.revision} and does not serve yet: {why}",
@@ -135,7 +136,7 @@ def _stalled(observed: Observed, member: Member) -> str:
         if started is None or observed.now - started < STALL_AFTER:
             return ""
         minutes = int((observed.now - started).total_seconds() // 60)
-        cause = f"not serving {minutes} min after it started: {p.not_serving_reason(member)}"
+        cause = f"not serving {minutes} min after it started: {not_serving_reason(member)}"
     return (
         f"{member.name} did not come back on the new revision ({cause}); nothing else"
         " restarts until it does, or until the spec returns to the revision the other"
