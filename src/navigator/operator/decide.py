@@ -60,6 +60,7 @@ from navigator.operator.actions import (
     Wait,
 )
 from navigator.operator.auth import lowered, superuser_step, system_keyspaces_step
+from navigator.operator.core.gates import Block
 from navigator.operator.observed import Member, Observed, PoolState
 from navigator.operator.replace import next_replacement
 from navigator.operator.rollout import next_restart
@@ -80,8 +81,8 @@ __all__ = [
 
 REMOVE_POOL = "RemovePool"
 
-Gate = Callable[[Observed], p.Block | None]
-MemberGate = Callable[[Observed, Member], p.Block | None]
+Gate = Callable[[Observed], Block | None]
+MemberGate = Callable[[Observed, Member], Block | None]
 
 SCALE_OUT_GATES: tuple[Gate, ...] = (p.all_members_up_normal, p.one_bootstrap_at_a_time)
 DECOMMISSION_GATES: tuple[MemberGate, ...] = (

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from navigator.api.pilot import Keyspace, Peer
+from navigator.operator.core.gates import RESTARTED_MEMBER_SERVES, ROLLOUT_STALLED, Block
 from navigator.operator.core.observed import not_serving_reason
 from navigator.operator.observed import Member, Observed, PoolState
 from navigator.pilot.cassandra.facts import Replication
@@ -28,8 +28,6 @@ PEERS_FORGOT_MEMBER = "PeersForgotMember"
 DECOMMISSION_COMPLETES = "DecommissionCompletes"
 RING_STABLE = "RingStable"
 SCHEMA_AGREEMENT = "SchemaAgreement"
-RESTARTED_MEMBER_SERVES = "RestartedMemberServes"
-ROLLOUT_STALLED = "RolloutStalled"
 HINTS_DELIVERED = "HintsDelivered"
 NEVER_JOINED = "NeverJoined"
 REPLACED_HOST_IS_DOWN = "ReplacedHostIsDown"
@@ -90,12 +88,6 @@ PROGRESS_RULES = frozenset(
 
 # The remaining members may be filled up to this share of their volumes.
 MAX_FILL = 0.8
-
-
-@dataclass(frozen=True)
-class Block:
-    rule: str
-    reason: str
 
 
 def not_paused(observed: Observed) -> Block | None:

@@ -66,6 +66,7 @@ from navigator.operator.builders.pilots import (
 )
 from navigator.operator.builders.statefulset import pool_revision
 from navigator.operator.certificates import Certificates
+from navigator.operator.core.gates import Block
 from navigator.operator.core.intents import with_new_intent, with_replace
 from navigator.operator.core.kube import Kube, is_conflict, is_namespace_terminating
 from navigator.operator.core.leader import NotLeader
@@ -90,7 +91,7 @@ from navigator.operator.decide import (
     next_action,
 )
 from navigator.operator.observed import Member, Observed, PodView, PoolState
-from navigator.operator.predicates import HALT_RULES, PROGRESS_RULES, Block
+from navigator.operator.predicates import HALT_RULES, PROGRESS_RULES
 from navigator.operator.removed import removed_pools
 from navigator.operator.status import build_status, needs_write, status_body
 from navigator.operator.tls import TlsOutcome, tls_status

@@ -32,11 +32,8 @@ from typing import Any
 from navigator.api.cassandra import CassandraCluster, CassandraNodePool
 from navigator.operator.actions import Wait
 from navigator.operator.builders.meta import POOL_LABEL, statefulset_name, volume_name
-from navigator.operator.predicates import (
-    STORAGE_CLASS_ALLOWS_EXPANSION,
-    VOLUMES_EXPANDED,
-    Block,
-)
+from navigator.operator.core.gates import Block
+from navigator.operator.predicates import STORAGE_CLASS_ALLOWS_EXPANSION, VOLUMES_EXPANDED
 from navigator.quantity import quantity
 
 EXPAND_STORAGE = "ExpandStorage"

@@ -26,7 +26,7 @@ from navigator.api.cassandra import CassandraNodePool
 from navigator.api.common import Operation
 from navigator.operator.builders.meta import CLUSTER_LABEL, POOL_LABEL
 from navigator.operator.builders.pilots import DECOMMISSION
-from navigator.operator.predicates import RESTARTED_MEMBER_SERVES, ROLLOUT_STALLED
+from navigator.operator.core.gates import RESTARTED_MEMBER_SERVES, ROLLOUT_STALLED
 from navigator.operator.rollout import CONFIG_ROLLOUT, ROLLING_RESTART, UPGRADE
 
 SCALE_IN = "ScaleIn"
