@@ -25,12 +25,12 @@ from lightkube import AsyncClient, KubeConfig
 
 from navigator.api.common import GROUP, VERSION
 from navigator.cassandra.profile import DEFAULT, Profile
-from navigator.operator.builders.meta import CLUSTER_LABEL, FIELD_MANAGER
+from navigator.operator.cassandra.builders.meta import CLUSTER_LABEL, FIELD_MANAGER
+from navigator.operator.cassandra.reconcile import Reconciler
 from navigator.operator.core.kube import Kube
 from navigator.operator.core.leader import LeaseElector
 from navigator.operator.core.metrics import Metrics, MetricsServer
 from navigator.operator.core.workers import Workers
-from navigator.operator.reconcile import Reconciler
 
 log = logging.getLogger(__name__)
 

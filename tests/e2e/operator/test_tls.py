@@ -32,7 +32,7 @@ from cassandra.policies import WhiteListRoundRobinPolicy  # type: ignore[import-
 from cryptography import x509
 
 from navigator.checker.connection import ssl_context_for
-from navigator.operator.tls import new_ca
+from navigator.operator.cassandra.tls import new_ca
 from navigator.testing import faults as f
 from navigator.testing.members import eventually
 

@@ -4,14 +4,14 @@ many may be disrupted voluntarily at once."""
 from __future__ import annotations
 
 from navigator.api.cassandra import CassandraCluster
-from navigator.operator.builders.meta import (
+from navigator.operator.cassandra.builders.meta import (
     Manifest,
     metadata,
     name_of,
     selector_labels,
     service_name,
 )
-from navigator.operator.builders.statefulset import PORTS
+from navigator.operator.cassandra.builders.statefulset import PORTS
 
 
 def _headless(cluster: CassandraCluster, name: str, selector: dict[str, str]) -> Manifest:

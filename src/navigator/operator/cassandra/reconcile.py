@@ -29,14 +29,14 @@ from pydantic import ValidationError
 from navigator.api.cassandra import CassandraCluster, CassandraClusterStatus, CassandraNodePool
 from navigator.api.pilot import PilotStatus
 from navigator.cassandra.profile import DEFAULT, Profile
-from navigator.operator import cql, storage
-from navigator.operator.actions import (
+from navigator.operator.cassandra import cql, storage
+from navigator.operator.cassandra.actions import (
     ReleaseLostVolume,
     ReplicateSystemKeyspaces,
     RequestReplace,
     SetUpSuperuser,
 )
-from navigator.operator.auth import (
+from navigator.operator.cassandra.auth import (
     OPERATOR_ROLE,
     PASSWORD_KEY,
     USERNAME_KEY,
@@ -48,8 +48,12 @@ from navigator.operator.auth import (
     secret_name,
     secret_view,
 )
-from navigator.operator.builders import build_cluster_objects, build_pilot, build_statefulset
-from navigator.operator.builders.meta import (
+from navigator.operator.cassandra.builders import (
+    build_cluster_objects,
+    build_pilot,
+    build_statefulset,
+)
+from navigator.operator.cassandra.builders.meta import (
     CLUSTER_LABEL,
     DECOMMISSIONED_LABEL,
     member_name,
@@ -59,13 +63,29 @@ from navigator.operator.builders.meta import (
     statefulset_name,
     volume_name,
 )
-from navigator.operator.builders.pilots import (
+from navigator.operator.cassandra.builders.pilots import (
     DECOMMISSION,
     PENDING_INTENTS_FINALIZER,
     REPLACE,
 )
-from navigator.operator.builders.statefulset import pool_revision
-from navigator.operator.certificates import Certificates
+from navigator.operator.cassandra.builders.statefulset import pool_revision
+from navigator.operator.cassandra.certificates import Certificates
+from navigator.operator.cassandra.decide import (
+    Action,
+    CreatePool,
+    DeletePool,
+    RequestDecommission,
+    RestartMember,
+    ScaleIn,
+    ScaleOut,
+    Wait,
+    next_action,
+)
+from navigator.operator.cassandra.observed import Member, Observed, PodView, PoolState
+from navigator.operator.cassandra.predicates import HALT_RULES, PROGRESS_RULES
+from navigator.operator.cassandra.removed import removed_pools
+from navigator.operator.cassandra.status import build_status, needs_write, status_body
+from navigator.operator.cassandra.tls import TlsOutcome, tls_status
 from navigator.operator.core.gates import Block
 from navigator.operator.core.intents import with_new_intent, with_replace
 from navigator.operator.core.kube import Kube, is_conflict, is_namespace_terminating
@@ -79,22 +99,6 @@ from navigator.operator.core.revision import (
     VERSION_ANNOTATION,
 )
 from navigator.operator.core.workers import GONE
-from navigator.operator.decide import (
-    Action,
-    CreatePool,
-    DeletePool,
-    RequestDecommission,
-    RestartMember,
-    ScaleIn,
-    ScaleOut,
-    Wait,
-    next_action,
-)
-from navigator.operator.observed import Member, Observed, PodView, PoolState
-from navigator.operator.predicates import HALT_RULES, PROGRESS_RULES
-from navigator.operator.removed import removed_pools
-from navigator.operator.status import build_status, needs_write, status_body
-from navigator.operator.tls import TlsOutcome, tls_status
 
 log = logging.getLogger(__name__)
 
@@ -745,7 +749,7 @@ class Reconciler:
                 warning=not progress,
             )
 
-    # -- storage expansion (navigator.operator.storage) -------------------------
+    # -- storage expansion (navigator.operator.cassandra.storage) -------------------------
 
     async def expand_storage(self, world: World) -> storage.Step:
         """Grow the members' volumes of pools whose `persistence.size` rose:

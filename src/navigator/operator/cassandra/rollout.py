@@ -10,8 +10,9 @@ last member was down have been delivered.
 
 from __future__ import annotations
 
-from navigator.operator import predicates as p
-from navigator.operator.actions import RestartMember, Wait
+from navigator.operator.cassandra import predicates as p
+from navigator.operator.cassandra.actions import RestartMember, Wait
+from navigator.operator.cassandra.observed import Member, Observed
 from navigator.operator.core import rollout as core
 from navigator.operator.core.observed import not_serving_reason
 from navigator.operator.core.rollout import (
@@ -23,7 +24,6 @@ from navigator.operator.core.rollout import (
     outdated,
     rollout_kind,
 )
-from navigator.operator.observed import Member, Observed
 
 __all__ = [
     "CONFIG_ROLLOUT",

@@ -12,9 +12,9 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 from navigator.api.pilot import Keyspace, Peer
+from navigator.operator.cassandra.observed import Member, Observed, PoolState
 from navigator.operator.core.gates import RESTARTED_MEMBER_SERVES, ROLLOUT_STALLED, Block
 from navigator.operator.core.observed import not_serving_reason
-from navigator.operator.observed import Member, Observed, PoolState
 from navigator.pilot.cassandra.facts import Replication
 from navigator.pilot.cassandra.safety import KEEPS_REPLICATION, decommission_keeps_replication
 from navigator.quantity import quantity
@@ -38,7 +38,7 @@ DECOMMISSION_STUCK = "DecommissionStuck"
 DECOMMISSION_STUCK_AFTER = timedelta(hours=2)
 REPLACEMENT_COMPLETES = "ReplacementCompletes"
 POOL_REMOVAL_KEEPS_REPLICATION = "PoolRemovalKeepsReplication"
-# Storage expansion (navigator.operator.storage).
+# Storage expansion (navigator.operator.cassandra.storage).
 STORAGE_CLASS_ALLOWS_EXPANSION = "StorageClassAllowsExpansion"
 VOLUMES_EXPANDED = "VolumesExpanded"
 
@@ -262,7 +262,7 @@ def one_bootstrap_at_a_time(observed: Observed) -> Block | None:
 
 
 # Replicated system keyspaces whose replication the operator itself keeps
-# for the spec's size (`navigator.operator.auth`): lowered right before a
+# for the spec's size (`navigator.operator.cassandra.auth`): lowered right before a
 # decommission that needs it, so the replication rules judge the others.
 MANAGED_SYSTEM_KEYSPACES = ("system_auth", "system_distributed", "system_traces")
 

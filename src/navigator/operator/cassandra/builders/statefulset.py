@@ -22,7 +22,7 @@ from typing import Any
 
 from navigator.api.cassandra import CassandraCluster, CassandraNodePool
 from navigator.cassandra.profile import DEFAULT, ENV, Profile
-from navigator.operator.builders.meta import (
+from navigator.operator.cassandra.builders.meta import (
     CLUSTER_LABEL,
     POOL_LABEL,
     Manifest,

@@ -18,7 +18,7 @@ from navigator.operator.core import observed as core
 from navigator.operator.core.observed import FACTS_FRESH_FOR_S, PodView
 
 if TYPE_CHECKING:
-    from navigator.operator.auth import AuthView
+    from navigator.operator.cassandra.auth import AuthView
 
 __all__ = ["FACTS_FRESH_FOR_S", "Member", "Observed", "PodView", "PoolState"]
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from navigator.api.cassandra import CassandraCluster, CassandraNodePool
 from navigator.api.common import GROUP, VERSION
-from navigator.operator.builders.meta import Manifest, metadata, name_of
+from navigator.operator.cassandra.builders.meta import Manifest, metadata, name_of
 
 DECOMMISSION = "Decommission"
 REPLACE = "Replace"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from navigator.operator import predicates as p
+from navigator.operator.cassandra import predicates as p
 from navigator.operator.core import actions as core
 from navigator.operator.core.actions import RestartMember
 
