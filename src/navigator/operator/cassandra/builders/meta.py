@@ -12,7 +12,13 @@ from navigator.cassandra.members import (
     namespace_of,
     statefulset_name,
 )
-from navigator.operator.core.objects import FIELD_MANAGER, Manifest
+from navigator.operator.core.objects import (
+    CLUSTER_LABEL,
+    FIELD_MANAGER,
+    POD_INDEX_LABEL,
+    POOL_LABEL,
+    Manifest,
+)
 
 # The members' names are `navigator.cassandra.members` (the pilot needs them
 # too and must not import the operator); every builder finds them here.
@@ -40,11 +46,8 @@ __all__ = [
 ]
 
 
-CLUSTER_LABEL = "navigator.dev/cluster"
-POOL_LABEL = "navigator.dev/pool"
 # On a kept volume whose member was decommissioned (see reconcile).
 DECOMMISSIONED_LABEL = "navigator.dev/decommissioned"
-POD_INDEX_LABEL = "apps.kubernetes.io/pod-index"
 
 
 def volume_name(member: str) -> str:
