@@ -12,6 +12,7 @@ from navigator.cassandra.members import (
     namespace_of,
     statefulset_name,
 )
+from navigator.operator.core import builders as core
 from navigator.operator.core.objects import (
     CLUSTER_LABEL,
     FIELD_MANAGER,
@@ -88,14 +89,8 @@ def labels(cluster: CassandraCluster, pool: CassandraNodePool | None = None) -> 
 def owner_reference(cluster: CassandraCluster) -> dict[str, Any]:
     """The controller reference that makes the API server collect the object
     when the cluster is deleted."""
-    return {
-        "apiVersion": cluster.api_version,
-        "kind": cluster.kind,
-        "name": name_of(cluster),
-        "uid": str(cluster.metadata.get("uid", "")),
-        "controller": True,
-        "blockOwnerDeletion": True,
-    }
+    uid = str(cluster.metadata.get("uid", ""))
+    return core.owner_reference(cluster.api_version, cluster.kind, name_of(cluster), uid)
 
 
 def metadata(
