@@ -24,7 +24,7 @@ from cassandra.cluster import NoHostAvailable  # type: ignore[import-untyped]
 from cryptography import x509
 
 from navigator.checker.connection import ssl_context_for
-from navigator.operator.tls import new_ca
+from navigator.operator.cassandra.tls import new_ca
 from navigator.testing import faults as f
 from navigator.testing.members import eventually
 
