@@ -1,5 +1,5 @@
 """X.509 pieces shared by the local cluster's CA (`navigator.local.pki`) and
-the Cassandra clusters' TLS (`navigator.operator.tls`)."""
+the Cassandra clusters' TLS (`navigator.operator.cassandra.tls`)."""
 
 from __future__ import annotations
 

@@ -24,7 +24,7 @@ from lightkube import Client
 from lightkube.resources.core_v1 import Pod
 from lightkube.types import PatchType
 
-from navigator.operator.builders.meta import CLUSTER_LABEL
+from navigator.operator.cassandra.builders.meta import CLUSTER_LABEL
 from navigator.operator.core.kube import to_dict
 from navigator.operator.core.revision import REPLACE_ANNOTATION
 from navigator.restart import follow_command

@@ -32,13 +32,13 @@ from navigator.api import admission
 from navigator.api.cassandra import CassandraCluster
 from navigator.local.agent.kube import Kube, tls_context
 from navigator.local.agent.volumes import VolumeBuilder
-from navigator.operator.builders import (
+from navigator.operator.cassandra.builders import (
     build_pilot,
     build_role,
     build_role_binding,
     build_service_account,
 )
-from navigator.operator.builders.meta import member_name, pilot_account_name
+from navigator.operator.cassandra.builders.meta import member_name, pilot_account_name
 from navigator.pilot.kube import KubeStore
 from navigator.pilot.kubeclient import Endpoint, KubeClient, KubeError
 from navigator.pilot.rbac import PILOT_RULES

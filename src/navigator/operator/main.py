@@ -1,11 +1,17 @@
-"""`navigator operator`: kopf watches and wakes, the reconciler decides and acts.
+"""`navigator operator`: kopf watches and wakes, the reconcilers decide and act.
 
-kopf is used only to watch CassandraClusters and the children that carry the
-cluster label (StatefulSets, Pilots) and to wake that cluster's one serialized
-reconcile; no state-tracking handler, finalizer or annotation of kopf's is
-used, so kopf never writes to the objects. Pods are not watched: kopf filters
-labels client-side, which would stream every Pod of the cluster into the
-operator; StatefulSet status and Pilot status carry what the decision needs.
+Each database the operator runs is an `Engine` in `ENGINES`: its cluster kind
+and the reconciler (`navigator.operator.core.reconciler`) that runs its
+clusters. One handler set is registered per engine: its clusters' events wake
+that cluster's one serialized reconcile, and its children's (StatefulSets and
+Pilots that carry the cluster label, routed by their app.kubernetes.io/name)
+wake their cluster.
+
+kopf is used only to watch and wake; no state-tracking handler, finalizer or
+annotation of kopf's is used, so kopf never writes to the objects. Pods are
+not watched: kopf filters labels client-side, which would stream every Pod of
+the cluster into the operator; StatefulSet status and Pilot status carry what
+the decision needs.
 
 The metrics server (`navigator.operator.core.metrics`) starts before kopf and
 stops after it, on the same event loop.
@@ -16,7 +22,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,17 +32,38 @@ from lightkube import AsyncClient, KubeConfig
 
 from navigator.api.common import GROUP, VERSION
 from navigator.cassandra.profile import DEFAULT, Profile
-from navigator.operator.builders.meta import CLUSTER_LABEL, FIELD_MANAGER
+from navigator.operator.cassandra.reconcile import Reconciler as CassandraReconciler
 from navigator.operator.core.kube import Kube
 from navigator.operator.core.leader import LeaseElector
 from navigator.operator.core.metrics import Metrics, MetricsServer
+from navigator.operator.core.objects import CLUSTER_LABEL, FIELD_MANAGER
+from navigator.operator.core.reconciler import Reconciler
 from navigator.operator.core.workers import Workers
-from navigator.operator.reconcile import Reconciler
 
 log = logging.getLogger(__name__)
 
 
 SERVICE_ACCOUNT = Path("/var/run/secrets/kubernetes.io/serviceaccount")
+APP_LABEL = "app.kubernetes.io/name"
+
+
+@dataclass(frozen=True)
+class Engine:
+    """One database the operator runs."""
+
+    plural: str  # its cluster resource, in navigator.dev/v1alpha1
+    app: str  # the app.kubernetes.io/name label of its clusters' children
+    # Its reconciler, on the operator's `Kube` and with the run's settings.
+    reconciler: Callable[[Kube, Mapping[str, Any]], Reconciler[Any, Any, Any, Any]]
+
+
+ENGINES: tuple[Engine, ...] = (
+    Engine(
+        "cassandraclusters",
+        "cassandra",
+        lambda kube, memo: CassandraReconciler(kube, profile=memo["cassandra_profile"]),
+    ),
+)
 
 
 @kopf.on.login()
@@ -73,18 +101,18 @@ async def _startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -
         renew=memo["lease_seconds"] / 3,
     )
     # Leadership is asked before every write, not only at the start of a pass.
-    reconciler = Reconciler(
-        Kube(client, metrics=metrics, is_leader=lambda: elector.is_leader),
-        profile=memo["cassandra_profile"],
-    )
-    workers = Workers(
-        metrics.instrument(reconciler.reconcile),
-        resync=memo["resync"],
-        is_leader=lambda: elector.is_leader,
-    )
-    elector.on_elected = workers.wake_all
+    kube = Kube(client, metrics=metrics, is_leader=lambda: elector.is_leader)
+    workers = {
+        engine.plural: Workers(
+            metrics.instrument(engine.reconciler(kube, memo).reconcile),
+            resync=memo["resync"],
+            is_leader=lambda: elector.is_leader,
+        )
+        for engine in ENGINES
+    }
+    elector.on_elected = lambda: _wake_all(workers)
     metrics.watch_leader(lambda: elector.is_leader)
-    metrics.watch_clusters(lambda: len(workers))
+    metrics.watch_clusters(lambda: sum(len(w) for w in workers.values()))
     memo["workers"], memo["elector"] = workers, elector
     memo["elector_task"] = asyncio.create_task(elector.run(), name="lease")
 
@@ -92,20 +120,35 @@ async def _startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -
 @kopf.on.cleanup()
 async def _cleanup(memo: kopf.Memo, **_: Any) -> None:
     memo["elector_task"].cancel()
-    await memo["workers"].stop()
+    for workers in memo["workers"].values():
+        await workers.stop()
     await memo["elector"].release()
 
 
-@kopf.on.event(GROUP, VERSION, "cassandraclusters")
-async def _cluster_event(
-    *, type: str, name: str, namespace: str | None, memo: Any, **_: Any
-) -> None:
-    if namespace is None:
-        return
-    if type == "DELETED":
-        memo["workers"].forget(namespace, name)
-    else:
-        memo["workers"].wake(namespace, name)
+def _wake_all(workers: Mapping[str, Workers]) -> None:
+    for one in workers.values():
+        one.wake_all()
+
+
+def _register(engine: Engine) -> None:
+    """The engine's clusters' events wake (or forget) their reconcile."""
+
+    async def cluster_event(
+        *, type: str, name: str, namespace: str | None, memo: Any, **_: Any
+    ) -> None:
+        if namespace is None:
+            return
+        workers = memo["workers"][engine.plural]
+        if type == "DELETED":
+            workers.forget(namespace, name)
+        else:
+            workers.wake(namespace, name)
+
+    kopf.on.event(GROUP, VERSION, engine.plural, id=f"{engine.plural}-event")(cluster_event)
+
+
+for _engine in ENGINES:
+    _register(_engine)
 
 
 @kopf.on.event("apps", "v1", "statefulsets", labels={CLUSTER_LABEL: kopf.PRESENT})
@@ -113,8 +156,13 @@ async def _cluster_event(
 async def _child_event(
     *, labels: Mapping[str, str], namespace: str | None, memo: Any, **_: Any
 ) -> None:
-    if namespace is not None:
-        memo["workers"].wake(namespace, labels[CLUSTER_LABEL])
+    """A child wakes its cluster, in the engine its app label names (every
+    engine when it names none of them)."""
+    if namespace is None:
+        return
+    ours = [e for e in ENGINES if e.app == labels.get(APP_LABEL)] or ENGINES
+    for engine in ours:
+        memo["workers"][engine.plural].wake(namespace, labels[CLUSTER_LABEL])
 
 
 def health(memo: Mapping[str, Any]) -> str | None:

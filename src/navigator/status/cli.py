@@ -22,7 +22,7 @@ from rich.console import Console, RenderableType
 from rich.live import Live
 from rich.text import Text
 
-from navigator.operator.builders.meta import CLUSTER_LABEL
+from navigator.operator.cassandra.builders.meta import CLUSTER_LABEL
 from navigator.operator.core.kube import CassandraClusterResource, PilotResource, to_dict
 from navigator.status.kubeapi import (
     CommandError,

@@ -24,10 +24,10 @@ from pydantic import ValidationError
 
 from navigator.api.cassandra import CassandraNodePool
 from navigator.api.common import Operation
-from navigator.operator.builders.meta import CLUSTER_LABEL, POOL_LABEL
-from navigator.operator.builders.pilots import DECOMMISSION
-from navigator.operator.predicates import RESTARTED_MEMBER_SERVES, ROLLOUT_STALLED
-from navigator.operator.rollout import CONFIG_ROLLOUT, ROLLING_RESTART, UPGRADE
+from navigator.operator.cassandra.builders.meta import CLUSTER_LABEL, POOL_LABEL
+from navigator.operator.cassandra.builders.pilots import DECOMMISSION
+from navigator.operator.cassandra.rollout import CONFIG_ROLLOUT, ROLLING_RESTART, UPGRADE
+from navigator.operator.core.gates import RESTARTED_MEMBER_SERVES, ROLLOUT_STALLED
 
 SCALE_IN = "ScaleIn"
 ROLLOUTS = (UPGRADE, CONFIG_ROLLOUT, ROLLING_RESTART)

@@ -34,7 +34,7 @@ from navigator.cassandra import pilot_image
 from navigator.cassandra.distribution import DistributionMissing
 from navigator.local.agent.runtime import SHIM, security_for
 from navigator.local.images import Image, load_image
-from navigator.operator.builders.statefulset import (
+from navigator.operator.cassandra.builders.statefulset import (
     container_security_context,
     pod_security_context,
 )

@@ -14,6 +14,7 @@ import base64
 import json
 import os
 import secrets
+import ssl
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
@@ -131,6 +132,36 @@ class Env(Kube):
         if notes:
             NOTES.append((scenario, tuple(notes)))
         write_report(ROWS, NOTES)
+
+
+def cql_login(
+    address: str, login: tuple[str, str] | None, ssl_context: ssl.SSLContext | None = None
+) -> Any:
+    """A CQL session on `address` alone, logged in as `login` (None: no
+    login), over TLS when `ssl_context` is given. The caller ends it with
+    `session.cluster.shutdown()`; a failed connection closes its driver."""
+    from cassandra.auth import PlainTextAuthProvider  # type: ignore[import-untyped]
+    from cassandra.cluster import (  # type: ignore[import-untyped]
+        EXEC_PROFILE_DEFAULT,
+        Cluster,
+        ExecutionProfile,
+    )
+    from cassandra.policies import WhiteListRoundRobinPolicy  # type: ignore[import-untyped]
+
+    only = ExecutionProfile(load_balancing_policy=WhiteListRoundRobinPolicy([address]))
+    auth = PlainTextAuthProvider(username=login[0], password=login[1]) if login else None
+    cluster = Cluster(
+        [address],
+        auth_provider=auth,
+        execution_profiles={EXEC_PROFILE_DEFAULT: only},
+        ssl_context=ssl_context,
+        connect_timeout=10,
+    )
+    try:
+        return cluster.connect()
+    except Exception:
+        cluster.shutdown()
+        raise
 
 
 def pool(name: str, replicas: int, size: str = "1Gi") -> dict[str, Any]:

@@ -33,7 +33,7 @@ from navigator.pilot.cassandra.safety import KEEPS_REPLICATION
 from navigator.testing import faults as f
 from navigator.testing.members import eventually
 
-from .conftest import NODES, Env, is_settled, manifest, pool
+from .conftest import NODES, Env, cql_login, is_settled, manifest, pool
 from .conftest import writing as shared_writing
 
 # A scenario waits up to JOIN for a member, then verifies every replica
@@ -191,29 +191,6 @@ def proc_status(pid: int) -> dict[str, str]:
     """/proc/<pid>/status, read on the host."""
     text = Path(f"/proc/{pid}/status").read_text()
     return {k: v.strip() for k, v in (line.split(":", 1) for line in text.splitlines())}
-
-
-def cql_login(address: str, login: tuple[str, str] | None) -> Any:
-    """A session on `address` alone, logged in as `login` (None: no login);
-    the driver's `Cluster` is closed when the session's `cluster` is shut down."""
-    from cassandra.auth import PlainTextAuthProvider  # type: ignore[import-untyped]
-    from cassandra.cluster import (  # type: ignore[import-untyped]
-        EXEC_PROFILE_DEFAULT,
-        Cluster,
-        ExecutionProfile,
-    )
-    from cassandra.policies import WhiteListRoundRobinPolicy  # type: ignore[import-untyped]
-
-    only = ExecutionProfile(load_balancing_policy=WhiteListRoundRobinPolicy([address]))
-    auth = PlainTextAuthProvider(username=login[0], password=login[1]) if login else None
-    cluster = Cluster(
-        [address], auth_provider=auth, execution_profiles={EXEC_PROFILE_DEFAULT: only}
-    )
-    try:
-        return cluster.connect()
-    except Exception:
-        cluster.shutdown()
-        raise
 
 
 SYSTEM = ("system_auth", "system_distributed", "system_traces")

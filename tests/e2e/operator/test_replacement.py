@@ -20,18 +20,11 @@ import time
 from typing import Any
 
 import pytest
-from cassandra.auth import PlainTextAuthProvider  # type: ignore[import-untyped]
-from cassandra.cluster import (  # type: ignore[import-untyped]
-    EXEC_PROFILE_DEFAULT,
-    Cluster,
-    ExecutionProfile,
-)
-from cassandra.policies import WhiteListRoundRobinPolicy  # type: ignore[import-untyped]
 
 from navigator.local import processes
 from navigator.testing.members import eventually
 
-from .conftest import Env, is_settled, manifest, pool, writing
+from .conftest import Env, cql_login, is_settled, manifest, pool, writing
 
 pytestmark = [pytest.mark.e2e, pytest.mark.full, pytest.mark.timeout(1800)]
 
@@ -44,18 +37,14 @@ JOIN = 420.0  # seconds a member may take to join and settle on two shared cores
 def tokens_by_address(env: Env, via: str) -> dict[str, frozenset[str]]:
     """Every node's tokens as the node at `via` knows them (its own from
     system.local, the others' from system.peers), by address."""
-    only = ExecutionProfile(load_balancing_policy=WhiteListRoundRobinPolicy([via]))
-    login = env.credentials(NAME)
-    auth = PlainTextAuthProvider(username=login[0], password=login[1]) if login else None
-    cluster = Cluster([via], execution_profiles={EXEC_PROFILE_DEFAULT: only}, auth_provider=auth)
+    session = cql_login(via, env.credentials(NAME))
     try:
-        session = cluster.connect()
         out = {via: frozenset(session.execute("SELECT tokens FROM system.local").one().tokens)}
         for row in session.execute("SELECT peer, tokens FROM system.peers"):
             out[str(row.peer)] = frozenset(row.tokens or ())
         return out
     finally:
-        cluster.shutdown()
+        session.cluster.shutdown()
 
 
 def pod_ip(env: Env, member: str) -> str:

@@ -15,28 +15,20 @@ from __future__ import annotations
 
 import datetime as dt
 import socket
-import ssl
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
-from cassandra.auth import PlainTextAuthProvider  # type: ignore[import-untyped]
-from cassandra.cluster import (  # type: ignore[import-untyped]
-    EXEC_PROFILE_DEFAULT,
-    Cluster,
-    ExecutionProfile,
-    NoHostAvailable,
-)
-from cassandra.policies import WhiteListRoundRobinPolicy  # type: ignore[import-untyped]
+from cassandra.cluster import NoHostAvailable  # type: ignore[import-untyped]
 from cryptography import x509
 
 from navigator.checker.connection import ssl_context_for
-from navigator.operator.tls import new_ca
+from navigator.operator.cassandra.tls import new_ca
 from navigator.testing import faults as f
 from navigator.testing.members import eventually
 
-from .conftest import Env, is_settled, manifest, pool, writing
+from .conftest import Env, cql_login, is_settled, manifest, pool, writing
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1800)]
 
@@ -49,21 +41,6 @@ CQL_PORT = 9042
 
 def tls_status(env: Env) -> dict[str, Any]:
     return dict((env.cassandra(NAME).get("status") or {}).get("tls") or {})
-
-
-def connect(env: Env, address: str, context: ssl.SSLContext | None) -> Any:
-    """A session on `address` alone as the superuser (the caller shuts it down)."""
-    login = env.credentials(NAME)
-    assert login is not None
-    only = ExecutionProfile(load_balancing_policy=WhiteListRoundRobinPolicy([address]))
-    cluster = Cluster(
-        [address],
-        execution_profiles={EXEC_PROFILE_DEFAULT: only},
-        auth_provider=PlainTextAuthProvider(username=login[0], password=login[1]),
-        ssl_context=context,
-        connect_timeout=10,
-    )
-    return cluster.connect()
 
 
 def served_certificate(address: str, ca: Path) -> x509.Certificate:
@@ -115,14 +92,14 @@ def test_only_a_client_that_trusts_the_cluster_ca_gets_in(
     env = operator_env
     address = pod_ip(env, MEMBERS[0])
     with pytest.raises(NoHostAvailable):  # plaintext: the port speaks TLS only
-        connect(env, address, None)
+        cql_login(address, env.credentials(NAME))
     other = tmp_path / "other-ca.crt"
     other.write_text(new_ca("someone-else", dt.datetime.now(dt.UTC))[0])
     with pytest.raises(NoHostAvailable):  # the members' certificates are not its CA's
-        connect(env, address, ssl_context_for(other))
+        cql_login(address, env.credentials(NAME), ssl_context_for(other))
     ca = env.ca_file(NAME)
     assert ca is not None
-    session = connect(env, address, ssl_context_for(ca))
+    session = cql_login(address, env.credentials(NAME), ssl_context_for(ca))
     try:
         rows = list(
             session.execute("SELECT username, ssl_enabled, ssl_protocol FROM system_views.clients")

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from lightkube import AsyncClient, KubeConfig
 
+from navigator.operator.cassandra.reconcile import Reconciler
 from navigator.operator.core.kube import Kube
-from navigator.operator.reconcile import Reconciler
 
 
 @pytest.fixture

@@ -15,8 +15,8 @@ from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.core_v1 import Event, Secret
 from test_operator_reconcile import NAME, create, grow, status
 
-from navigator.operator.auth import GENERATED_USERNAME, SUPERUSER_SECRET_VALID
-from navigator.operator.reconcile import Reconciler
+from navigator.operator.cassandra.auth import GENERATED_USERNAME, SUPERUSER_SECRET_VALID
+from navigator.operator.cassandra.reconcile import Reconciler
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 

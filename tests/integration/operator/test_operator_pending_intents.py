@@ -12,10 +12,10 @@ from lightkube import AsyncClient
 from opkube import report
 from test_operator_reconcile import NAME, create, grow, members, patch_spec, replicas
 
-from navigator.operator.builders.pilots import PENDING_INTENTS_FINALIZER
+from navigator.operator.cassandra.builders.pilots import PENDING_INTENTS_FINALIZER
+from navigator.operator.cassandra.reconcile import Reconciler
 from navigator.operator.core.kube import CassandraClusterResource, PilotResource
 from navigator.operator.core.workers import GONE
-from navigator.operator.reconcile import Reconciler
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 

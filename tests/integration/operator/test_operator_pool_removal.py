@@ -15,9 +15,9 @@ from lightkube.resources.core_v1 import Event
 from lightkube.types import PatchType
 from opkube import cluster_manifest, pods_decided, report
 
+from navigator.operator.cassandra.reconcile import Reconciler
 from navigator.operator.core.kube import CassandraClusterResource, PilotResource
 from navigator.operator.core.revision import REVISION_ANNOTATION
-from navigator.operator.reconcile import Reconciler
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 

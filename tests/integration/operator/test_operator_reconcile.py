@@ -17,10 +17,10 @@ from lightkube.types import PatchType
 from opkube import cluster_manifest, pods_decided, pods_exist, report
 
 from navigator.api.cassandra import CassandraCluster
-from navigator.operator.builders import build_pilot
+from navigator.operator.cassandra.builders import build_pilot
+from navigator.operator.cassandra.reconcile import Reconciler
 from navigator.operator.core.kube import CassandraClusterResource, PilotResource
 from navigator.operator.core.workers import GONE
-from navigator.operator.reconcile import Reconciler
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 

@@ -17,7 +17,7 @@ from lightkube.resources.core_v1 import Event, Secret
 from lightkube.types import PatchType
 from test_operator_reconcile import NAME, create, grow, patch_spec, status
 
-from navigator.operator.reconcile import Reconciler
+from navigator.operator.cassandra.reconcile import Reconciler
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 

@@ -16,11 +16,11 @@ from lightkube.resources.core_v1 import Event, Service
 from lightkube.types import PatchType
 from opkube import cluster_manifest, members, report
 
-from navigator.operator.builders import build_statefulset
-from navigator.operator.builders.meta import FIELD_MANAGER
+from navigator.operator.cassandra.builders import build_statefulset
+from navigator.operator.cassandra.builders.meta import FIELD_MANAGER
+from navigator.operator.cassandra.decide import ScaleOut, next_action
+from navigator.operator.cassandra.reconcile import AFTER_ACTION, Reconciler, World, observe
 from navigator.operator.core.kube import APPLIED_ANNOTATION, CassandraClusterResource, Kube
-from navigator.operator.decide import ScaleOut, next_action
-from navigator.operator.reconcile import AFTER_ACTION, Reconciler, World, observe
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 

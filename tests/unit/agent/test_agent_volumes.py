@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 from pathlib import Path
 from typing import Any
 
 import httpx2
 import pytest
 
+from navigator.local.agent import atomic
 from navigator.local.agent.config import AgentConfig
 from navigator.local.agent.env import container_env
 from navigator.local.agent.kube import Kube
@@ -48,7 +50,8 @@ def fake_api(tmp_path: Path, requests: list[httpx2.Request]) -> Kube:
 
 
 def entries(directory: str) -> list[str]:
-    return sorted(p.name for p in Path(directory).iterdir())
+    """What a reader lists, without the hidden versions (`..data`, `..<time>`)."""
+    return sorted(p.name for p in Path(directory).iterdir() if not p.name.startswith(".."))
 
 
 def pod(volumes: list[dict[str, Any]]) -> dict[str, Any]:
@@ -153,3 +156,35 @@ async def test_environment_resolves_references(tmp_path: Path) -> None:
     assert env["KUBERNETES_SERVICE_HOST"] == "10.0.255.254"
     assert env["KUBERNETES_SERVICE_PORT"] == "6443"
     assert env["HOSTNAME"] == "p"
+
+
+def test_a_new_version_is_swapped_in_whole(tmp_path: Path) -> None:
+    vol = tmp_path / "tls"
+    assert atomic.write(vol, {"a.crt": b"cert-1", "a.key": b"key-1", "old": b"x"}, 0o440)
+    first = os.readlink(vol / atomic.DATA)
+    assert os.readlink(vol / "a.crt") == "..data/a.crt"
+    assert (vol / "a.key").read_bytes() == b"key-1"
+    assert (vol / "a.key").stat().st_mode & 0o777 == 0o440
+    # The same content again: nothing is rewritten.
+    assert not atomic.write(vol, {"a.crt": b"cert-1", "a.key": b"key-1", "old": b"x"}, 0o440)
+    assert os.readlink(vol / atomic.DATA) == first
+    # The new version is swapped in by one rename of `..data`; the old one goes.
+    held = vol / first
+    assert atomic.write(vol, {"a.crt": b"cert-2", "a.key": b"key-2", "sub/n": b"1"}, 0o440)
+    assert os.readlink(vol / atomic.DATA) != first
+    assert not held.exists()
+    assert [(vol / n).read_bytes() for n in ("a.crt", "a.key")] == [b"cert-2", b"key-2"]
+    assert (vol / "sub" / "n").read_bytes() == b"1"
+    # A key removed from the Secret is removed from the volume.
+    assert not (vol / "old").exists()
+    assert not (vol / "old").is_symlink()
+    assert entries(str(vol)) == ["a.crt", "a.key", "sub"]
+
+
+def test_files_written_the_old_way_are_replaced_by_links(tmp_path: Path) -> None:
+    vol = tmp_path / "v"
+    vol.mkdir()
+    (vol / "pw").write_bytes(b"old")
+    atomic.write(vol, {"pw": b"new"}, 0o644)
+    assert (vol / "pw").is_symlink()
+    assert (vol / "pw").read_bytes() == b"new"

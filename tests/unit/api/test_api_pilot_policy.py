@@ -11,7 +11,7 @@ import yaml
 
 from navigator.api import admission, crdgen
 from navigator.api.cassandra import CassandraCluster
-from navigator.operator.builders.meta import pilot_account_name
+from navigator.operator.cassandra.builders.meta import pilot_account_name
 
 pytestmark = pytest.mark.unit
 

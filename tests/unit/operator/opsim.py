@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 from navigator.api.cassandra import CassandraClusterSpec, CassandraNodePool
 from navigator.api.pilot import Facts, IntentOutcome, Keyspace, Peer, PilotStatus
-from navigator.operator.observed import Member, Observed, PodView, PoolState
+from navigator.operator.cassandra.observed import Member, Observed, PodView, PoolState
 
 PoolShape = tuple[str, int, int]  # name, spec replicas, StatefulSet replicas
 NOW = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)

@@ -11,14 +11,14 @@ from opsim import map_member, observed
 
 from navigator.api.cassandra import CassandraCluster
 from navigator.api.pilot import Keyspace
-from navigator.operator.actions import (
+from navigator.operator.cassandra.actions import (
     ReplicateSystemKeyspaces,
     RequestDecommission,
     ScaleOut,
     SetUpSuperuser,
     Wait,
 )
-from navigator.operator.auth import (
+from navigator.operator.cassandra.auth import (
     GENERATED_USERNAME,
     OPERATOR_ROLE,
     SUPERUSER_SECRET_VALID,
@@ -34,10 +34,10 @@ from navigator.operator.auth import (
     secret_problem,
     secret_view,
 )
-from navigator.operator.cql import Credentials, _mask, quote_identifier
-from navigator.operator.decide import next_action
-from navigator.operator.observed import Observed
-from navigator.operator.reconcile import credentials
+from navigator.operator.cassandra.cql import Credentials, _mask, quote_identifier
+from navigator.operator.cassandra.decide import next_action
+from navigator.operator.cassandra.observed import Observed
+from navigator.operator.cassandra.reconcile import credentials
 
 pytestmark = pytest.mark.unit
 

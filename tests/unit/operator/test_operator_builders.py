@@ -13,9 +13,13 @@ import pytest
 import yaml
 
 from navigator.api.cassandra import CassandraCluster
-from navigator.operator.builders import build_cluster_objects, build_pilot, build_statefulset
-from navigator.operator.builders.meta import founder, member_name
-from navigator.operator.builders.statefulset import heap_mib, pool_revision
+from navigator.operator.cassandra.builders import (
+    build_cluster_objects,
+    build_pilot,
+    build_statefulset,
+)
+from navigator.operator.cassandra.builders.meta import founder, member_name
+from navigator.operator.cassandra.builders.statefulset import heap_mib, pool_revision
 from navigator.operator.core.revision import (
     RESTARTED_AT_ANNOTATION,
     REVISION_ANNOTATION,
@@ -164,7 +168,7 @@ def test_members_prefer_distinct_nodes_unless_the_pool_says_otherwise() -> None:
     """Losing one node must cost one replica, not a quorum: by default every
     member of the cluster (any pool) prefers a node without another one."""
     from navigator.api.cassandra import CassandraCluster
-    from navigator.operator.builders.statefulset import pod_spec
+    from navigator.operator.cassandra.builders.statefulset import pod_spec
 
     def cluster(**pool: Any) -> CassandraCluster:
         return CassandraCluster.model_validate(

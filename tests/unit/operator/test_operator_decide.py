@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from opsim import DECOMMISSION_G1 as G
 from opsim import forget, map_member, observed, set_peer_status, with_outcome
 
-from navigator.operator.decide import (
+from navigator.operator.cassandra.decide import (
     CreatePool,
     Paused,
     RequestDecommission,
@@ -20,8 +20,8 @@ from navigator.operator.decide import (
     Wait,
     next_action,
 )
-from navigator.operator.observed import Observed
-from navigator.operator.status import build_status
+from navigator.operator.cassandra.observed import Observed
+from navigator.operator.cassandra.status import build_status
 
 pytestmark = pytest.mark.unit
 

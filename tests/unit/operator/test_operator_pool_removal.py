@@ -14,10 +14,9 @@ from opsim import NOW, forget, map_member, observed, set_peer_status, with_outco
 
 from navigator.api.cassandra import CassandraCluster, CassandraNodePool
 from navigator.api.pilot import Keyspace
-from navigator.operator import predicates as p
-from navigator.operator.builders import build_statefulset
-from navigator.operator.core.revision import REVISION_ANNOTATION
-from navigator.operator.decide import (
+from navigator.operator.cassandra import predicates as p
+from navigator.operator.cassandra.builders import build_statefulset
+from navigator.operator.cassandra.decide import (
     CreatePool,
     DeletePool,
     RequestDecommission,
@@ -26,10 +25,11 @@ from navigator.operator.decide import (
     Wait,
     next_action,
 )
-from navigator.operator.observed import Observed
-from navigator.operator.reconcile import World, observe
-from navigator.operator.removed import pool_of, removed_pools
-from navigator.operator.status import build_status
+from navigator.operator.cassandra.observed import Observed
+from navigator.operator.cassandra.reconcile import World, observe
+from navigator.operator.cassandra.removed import pool_of, removed_pools
+from navigator.operator.cassandra.status import build_status
+from navigator.operator.core.revision import REVISION_ANNOTATION
 
 pytestmark = pytest.mark.unit
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from opsim import forget, host_id, map_member, observed, set_peer_status
 
-from navigator.operator import predicates as p
-from navigator.operator.observed import PodView
+from navigator.operator.cassandra import predicates as p
+from navigator.operator.cassandra.observed import PodView
 
 pytestmark = pytest.mark.unit
 
@@ -141,7 +141,7 @@ def test_all_members_up_normal_waits_for_a_member_that_does_not_serve_yet() -> N
     from opsim import map_member, observed
 
     from navigator.api.pilot import PilotStatus
-    from navigator.operator import predicates as pr
+    from navigator.operator.cassandra import predicates as pr
 
     obs = observed([("a", 3, 2)])
     member = next(m for m in obs.members() if m.name == "c-a-0")

@@ -15,11 +15,11 @@ from click.testing import CliRunner
 from navigator.api.cassandra import CassandraCluster
 from navigator.cassandra.profile import ENV, LOCAL_TEST, PRODUCTION
 from navigator.operator import main
-from navigator.operator.builders import build_statefulset
-from navigator.operator.builders.statefulset import pool_revision
+from navigator.operator.cassandra.builders import build_statefulset
+from navigator.operator.cassandra.builders.statefulset import pool_revision
+from navigator.operator.cassandra.reconcile import Reconciler, observe
 from navigator.operator.cli import operator
 from navigator.operator.core.revision import REVISION_ANNOTATION
-from navigator.operator.reconcile import Reconciler, observe
 
 pytestmark = pytest.mark.unit
 

@@ -9,12 +9,12 @@ import pytest
 from opsim import host_id, map_member, observed, set_peer_status
 
 from navigator.api.pilot import IntentOutcome, PilotStatus, StartReport
-from navigator.operator import predicates as p
-from navigator.operator.actions import ReleaseLostVolume, RequestReplace, Wait
+from navigator.operator.cassandra import predicates as p
+from navigator.operator.cassandra.actions import ReleaseLostVolume, RequestReplace, Wait
+from navigator.operator.cassandra.decide import next_action
+from navigator.operator.cassandra.observed import Observed
+from navigator.operator.cassandra.replace import next_replacement
 from navigator.operator.core.lostvolume import HOSTNAME, lost_with, pinned_nodes
-from navigator.operator.decide import next_action
-from navigator.operator.observed import Observed
-from navigator.operator.replace import next_replacement
 
 pytestmark = pytest.mark.unit
 

@@ -12,12 +12,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from opsim import NOW, map_member, observed, pod, set_peer_status
 
-from navigator.operator import predicates as p
-from navigator.operator.actions import RestartMember, Wait
-from navigator.operator.decide import Paused, next_action
-from navigator.operator.observed import Member, Observed
-from navigator.operator.rollout import STALL_AFTER, next_restart, rollout_kind
-from navigator.operator.status import build_status
+from navigator.operator.cassandra import predicates as p
+from navigator.operator.cassandra.actions import RestartMember, Wait
+from navigator.operator.cassandra.decide import Paused, next_action
+from navigator.operator.cassandra.observed import Member, Observed
+from navigator.operator.cassandra.rollout import STALL_AFTER, next_restart, rollout_kind
+from navigator.operator.cassandra.status import build_status
 
 pytestmark = pytest.mark.unit
 

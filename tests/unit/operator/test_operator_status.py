@@ -7,11 +7,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from opsim import forget, map_member, observed, set_peer_status
 
-from navigator.operator import predicates as p
-from navigator.operator.decide import Paused, ScaleOut, Wait, next_action
-from navigator.operator.observed import FACTS_FRESH_FOR_S
-from navigator.operator.reconcile import recorded_host_ids
-from navigator.operator.status import build_status, needs_write, status_body
+from navigator.operator.cassandra import predicates as p
+from navigator.operator.cassandra.decide import Paused, ScaleOut, Wait, next_action
+from navigator.operator.cassandra.observed import FACTS_FRESH_FOR_S
+from navigator.operator.cassandra.reconcile import recorded_host_ids
+from navigator.operator.cassandra.status import build_status, needs_write, status_body
 
 pytestmark = pytest.mark.unit
 

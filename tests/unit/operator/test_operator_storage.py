@@ -1,4 +1,4 @@
-"""Storage expansion, pure parts (navigator.operator.storage): which claims
+"""Storage expansion, pure parts (navigator.operator.cassandra.storage): which claims
 grow, when the StatefulSet is re-created, the StorageClass rule, and that the
 size never touches the pod template (so growing restarts nobody)."""
 
@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 
 from navigator.api.cassandra import CassandraCluster
-from navigator.operator import storage
-from navigator.operator.builders import build_statefulset
-from navigator.operator.builders.statefulset import pool_revision
-from navigator.operator.predicates import (
+from navigator.operator.cassandra import storage
+from navigator.operator.cassandra.builders import build_statefulset
+from navigator.operator.cassandra.builders.statefulset import pool_revision
+from navigator.operator.cassandra.predicates import (
     PROGRESS_RULES,
     RULES,
     STORAGE_CLASS_ALLOWS_EXPANSION,

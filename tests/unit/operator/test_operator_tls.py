@@ -16,10 +16,10 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from cryptography.x509.verification import PolicyBuilder, Store
 
 from navigator.api.cassandra import CassandraCluster, CertManagerIssuer
-from navigator.operator.builders import build_statefulset
-from navigator.operator.builders.meta import labels, owner_reference, service_name
-from navigator.operator.builders.statefulset import pool_revision
-from navigator.operator.tls import (
+from navigator.operator.cassandra.builders import build_statefulset
+from navigator.operator.cassandra.builders.meta import labels, owner_reference, service_name
+from navigator.operator.cassandra.builders.statefulset import pool_revision
+from navigator.operator.cassandra.tls import (
     TlsOutcome,
     build_ca_secret,
     build_certificate,

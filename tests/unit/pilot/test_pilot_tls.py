@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from navigator.cassandra.config import TlsFiles
-from navigator.operator.tls import member_certificate, new_ca
+from navigator.operator.cassandra.tls import member_certificate, new_ca
 from navigator.pilot.cassandra.adapter import CassandraAdapter
 from navigator.pilot.cassandra.jolokia import JolokiaError
 from navigator.pilot.cassandra.render import ConfigError, Layout, Overrides, render

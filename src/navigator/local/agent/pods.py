@@ -457,7 +457,9 @@ class PodWorker:
                 sub = Path(source) / vm["subPath"]
                 if not sub.exists():
                     sub.mkdir(parents=True)
-                source = str(sub)
+                # A file of an API-backed volume is a link through `..data`:
+                # mount the version it names now, as a kubelet does.
+                source = str(sub.resolve() if sub.is_symlink() else sub)
             mounts.append(Mount(source, vm["mountPath"], bool(vm.get("readOnly"))))
         return mounts
 

@@ -2,6 +2,7 @@
 
 emptyDir, configMap, secret, downwardAPI and projected (service-account token
 from the TokenRequest API, configMap, secret, downwardAPI) are written here;
+the files of the API-backed ones are swapped in at once (`atomic`);
 persistentVolumeClaim and hostPath resolve to a directory on the host (a
 `local` volume's image is mounted there first, see `disks`).
 The container shim bind-mounts each at its mount path.
@@ -18,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from navigator.local.agent import disks
+from navigator.local.agent import atomic, disks
 from navigator.local.agent.kube import ApiError, Kube, Obj
 
 DEFAULT_TOKEN_SECONDS = 3607
@@ -64,17 +65,6 @@ def field_value(pod: Obj, path: str) -> str:
     if path not in simple:
         raise VolumeError(f"unsupported fieldRef {path}")
     return str(simple[path] or "")
-
-
-def _write(directory: Path, files: dict[str, bytes], mode: int) -> None:
-    directory.mkdir(parents=True, exist_ok=True)
-    for rel, data in files.items():
-        path = directory / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_bytes(data)
-        tmp.chmod(mode)
-        tmp.replace(path)
 
 
 def _select(data: dict[str, bytes], items: list[Obj] | None) -> dict[str, bytes]:
@@ -136,7 +126,7 @@ class VolumeBuilder:
             mode = vol["projected"].get("defaultMode", mode)
         else:
             raise VolumeError(f"volume {name}: unsupported volume type")
-        _write(target, files, mode)
+        atomic.write(target, files, mode)
         set_ownership(target, fs_group, readonly=True)
         return str(target)
 

@@ -23,6 +23,9 @@ from collections.abc import Iterable, Mapping, Sequence
 
 MAX_INTENTS = 16  # the Pilot CRD's maxItems for spec.intents
 FINISHED_FOR_NOTHING = frozenset({"Refused", "Failed"})
+# Held while an intent has no final outcome: deleting the Pilot then would
+# lose the operator's request and the pilot's record of it.
+PENDING_INTENTS_FINALIZER = "navigator.dev/pending-intents"
 
 
 def with_new_intent(ids: Iterable[str], phases: Mapping[str, str], new: str) -> tuple[str, ...]:
@@ -44,3 +47,8 @@ def with_replace(
     if new is not None and all(r["id"] != new["id"] for r in kept):
         kept.append(new)
     return kept
+
+
+def pending_intents(asked: list[str], phases: dict[str, str]) -> bool:
+    """Whether any intent asked has no final outcome yet (none, or Running)."""
+    return any(phases.get(i, "Running") == "Running" for i in asked)

@@ -7,7 +7,7 @@ pinned to no longer exists as a Node object, the data is gone for good: the
 node was removed from the cluster (a NotReady node is merely down, and is
 never treated so). The operator then deletes the member's claim and pod; the
 member comes back on a new, empty volume elsewhere and replaces its old self
-(`navigator.operator.replace`).
+(`navigator.operator.cassandra.replace`).
 """
 
 from __future__ import annotations

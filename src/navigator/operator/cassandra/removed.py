@@ -21,7 +21,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from navigator.api.cassandra import CassandraNodePool
-from navigator.operator.builders.meta import POOL_LABEL
+from navigator.operator.cassandra.builders.meta import POOL_LABEL
 from navigator.operator.core.revision import REVISION_ANNOTATION
 
 log = logging.getLogger(__name__)

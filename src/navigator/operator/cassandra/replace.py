@@ -30,9 +30,9 @@ is served once. A member its peers see up is never wiped.
 
 from __future__ import annotations
 
-from navigator.operator import predicates as p
-from navigator.operator.actions import Action, ReleaseLostVolume, RequestReplace, Wait
-from navigator.operator.observed import Member, Observed
+from navigator.operator.cassandra import predicates as p
+from navigator.operator.cassandra.actions import Action, ReleaseLostVolume, RequestReplace, Wait
+from navigator.operator.cassandra.observed import Member, Observed
 
 REPLACE = "Replace"
 

@@ -10,12 +10,12 @@ Order (each step returns when it has something to say):
 4. a decommission still running → `Wait`;
 4½. a member whose data is gone (new, empty volume; its old host ID still
    held as down by every peer) → `RequestReplace`, one at a time, or `Wait`
-   (`navigator.operator.replace`);
+   (`navigator.operator.cassandra.replace`);
 5. a member whose pod runs another revision than its pool's → the rollout
-   (`navigator.operator.rollout`): `RestartMember`, one at a time, or `Wait`;
+   (`navigator.operator.cassandra.rollout`): `RestartMember`, one at a time, or `Wait`;
 5½. a system keyspace (system_auth & co.) replicated below the spec's size
    → `ReplicateSystemKeyspaces`, raised before members join
-   (`navigator.operator.auth`; lowered in steps 7 and 8, right before a
+   (`navigator.operator.cassandra.auth`; lowered in steps 7 and 8, right before a
    decommission that every other rule allows);
 6. a pool below its spec → `ScaleOut` by one, if every rule allows it (a
    pool added to a running cluster grows this way too);
@@ -33,7 +33,7 @@ Order (each step returns when it has something to say):
    right away: it holds no data, and a member stuck before joining (a pod
    that cannot start) could never be decommissioned;
 9. nothing else to do, auth on, and the superuser not verified for the
-   Secret as it is now → `SetUpSuperuser` (`navigator.operator.auth`), or
+   Secret as it is now → `SetUpSuperuser` (`navigator.operator.cassandra.auth`), or
    `Wait` on a Secret that cannot be used. Last, so a superuser that
    cannot be set up (a wrong password in a named Secret) holds nothing up.
 
@@ -47,8 +47,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from navigator.operator import predicates as p
-from navigator.operator.actions import (
+from navigator.operator.cassandra import predicates as p
+from navigator.operator.cassandra.actions import (
     Action,
     CreatePool,
     DeletePool,
@@ -59,10 +59,11 @@ from navigator.operator.actions import (
     ScaleOut,
     Wait,
 )
-from navigator.operator.auth import lowered, superuser_step, system_keyspaces_step
-from navigator.operator.observed import Member, Observed, PoolState
-from navigator.operator.replace import next_replacement
-from navigator.operator.rollout import next_restart
+from navigator.operator.cassandra.auth import lowered, superuser_step, system_keyspaces_step
+from navigator.operator.cassandra.observed import Member, Observed, PoolState
+from navigator.operator.cassandra.replace import next_replacement
+from navigator.operator.cassandra.rollout import next_restart
+from navigator.operator.core.gates import Block
 
 __all__ = [
     "Action",
@@ -80,8 +81,8 @@ __all__ = [
 
 REMOVE_POOL = "RemovePool"
 
-Gate = Callable[[Observed], p.Block | None]
-MemberGate = Callable[[Observed, Member], p.Block | None]
+Gate = Callable[[Observed], Block | None]
+MemberGate = Callable[[Observed, Member], Block | None]
 
 SCALE_OUT_GATES: tuple[Gate, ...] = (p.all_members_up_normal, p.one_bootstrap_at_a_time)
 DECOMMISSION_GATES: tuple[MemberGate, ...] = (

@@ -30,13 +30,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from navigator.api.cassandra import CassandraCluster, CassandraNodePool
-from navigator.operator.actions import Wait
-from navigator.operator.builders.meta import POOL_LABEL, statefulset_name, volume_name
-from navigator.operator.predicates import (
-    STORAGE_CLASS_ALLOWS_EXPANSION,
-    VOLUMES_EXPANDED,
-    Block,
-)
+from navigator.operator.cassandra.actions import Wait
+from navigator.operator.cassandra.builders.meta import POOL_LABEL, statefulset_name, volume_name
+from navigator.operator.cassandra.predicates import STORAGE_CLASS_ALLOWS_EXPANSION, VOLUMES_EXPANDED
+from navigator.operator.core.gates import Block
 from navigator.quantity import quantity
 
 EXPAND_STORAGE = "ExpandStorage"

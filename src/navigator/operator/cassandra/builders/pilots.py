@@ -7,13 +7,11 @@ from typing import Any
 
 from navigator.api.cassandra import CassandraCluster, CassandraNodePool
 from navigator.api.common import GROUP, VERSION
-from navigator.operator.builders.meta import Manifest, metadata, name_of
+from navigator.operator.cassandra.builders.meta import Manifest, metadata, name_of
+from navigator.operator.core.intents import PENDING_INTENTS_FINALIZER
 
 DECOMMISSION = "Decommission"
 REPLACE = "Replace"
-# Held while an intent has no final outcome: deleting the Pilot then would
-# lose the operator's request and the pilot's record of it.
-PENDING_INTENTS_FINALIZER = "navigator.dev/pending-intents"
 
 
 def build_pilot(

@@ -14,14 +14,14 @@ from typing import Any, Literal
 from navigator.api.cassandra import CassandraClusterStatus, MemberState, MemberStatus
 from navigator.api.common import BlockedBy, NodePoolStatus, Operation, RolloutStatus
 from navigator.api.conditions import Condition, ConditionType
-from navigator.operator.actions import (
+from navigator.operator.cassandra.actions import (
     ReleaseLostVolume,
     ReplicateSystemKeyspaces,
     RequestReplace,
     SetUpSuperuser,
 )
-from navigator.operator.auth import AuthOutcome, auth_status
-from navigator.operator.decide import (
+from navigator.operator.cassandra.auth import AuthOutcome, auth_status
+from navigator.operator.cassandra.decide import (
     Action,
     CreatePool,
     DeletePool,
@@ -32,9 +32,9 @@ from navigator.operator.decide import (
     ScaleOut,
     Wait,
 )
-from navigator.operator.observed import Member, Observed, PoolState
-from navigator.operator.predicates import HALT_RULES
-from navigator.operator.rollout import all_outdated, rollout_kind, rollout_progress
+from navigator.operator.cassandra.observed import Member, Observed, PoolState
+from navigator.operator.cassandra.predicates import HALT_RULES
+from navigator.operator.cassandra.rollout import all_outdated, rollout_kind, rollout_progress
 
 MEMBER_STATES = {"UN", "UJ", "UL", "UM", "DN", "DJ", "DL", "DM"}
 Truth = Literal["True", "False", "Unknown"]

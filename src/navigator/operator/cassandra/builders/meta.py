@@ -12,7 +12,14 @@ from navigator.cassandra.members import (
     namespace_of,
     statefulset_name,
 )
-from navigator.operator.core.objects import FIELD_MANAGER, Manifest
+from navigator.operator.core import builders as core
+from navigator.operator.core.objects import (
+    CLUSTER_LABEL,
+    FIELD_MANAGER,
+    POD_INDEX_LABEL,
+    POOL_LABEL,
+    Manifest,
+)
 
 # The members' names are `navigator.cassandra.members` (the pilot needs them
 # too and must not import the operator); every builder finds them here.
@@ -40,11 +47,8 @@ __all__ = [
 ]
 
 
-CLUSTER_LABEL = "navigator.dev/cluster"
-POOL_LABEL = "navigator.dev/pool"
 # On a kept volume whose member was decommissioned (see reconcile).
 DECOMMISSIONED_LABEL = "navigator.dev/decommissioned"
-POD_INDEX_LABEL = "apps.kubernetes.io/pod-index"
 
 
 def volume_name(member: str) -> str:
@@ -85,14 +89,8 @@ def labels(cluster: CassandraCluster, pool: CassandraNodePool | None = None) -> 
 def owner_reference(cluster: CassandraCluster) -> dict[str, Any]:
     """The controller reference that makes the API server collect the object
     when the cluster is deleted."""
-    return {
-        "apiVersion": cluster.api_version,
-        "kind": cluster.kind,
-        "name": name_of(cluster),
-        "uid": str(cluster.metadata.get("uid", "")),
-        "controller": True,
-        "blockOwnerDeletion": True,
-    }
+    uid = str(cluster.metadata.get("uid", ""))
+    return core.owner_reference(cluster.api_version, cluster.kind, name_of(cluster), uid)
 
 
 def metadata(

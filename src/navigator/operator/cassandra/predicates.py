@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from navigator.api.pilot import Keyspace, Peer
-from navigator.operator.observed import Member, Observed, PoolState
+from navigator.operator.cassandra.observed import Member, Observed, PoolState
+from navigator.operator.core.gates import RESTARTED_MEMBER_SERVES, ROLLOUT_STALLED, Block
+from navigator.operator.core.observed import not_serving_reason
 from navigator.pilot.cassandra.facts import Replication
 from navigator.pilot.cassandra.safety import KEEPS_REPLICATION, decommission_keeps_replication
 from navigator.quantity import quantity
@@ -27,8 +28,6 @@ PEERS_FORGOT_MEMBER = "PeersForgotMember"
 DECOMMISSION_COMPLETES = "DecommissionCompletes"
 RING_STABLE = "RingStable"
 SCHEMA_AGREEMENT = "SchemaAgreement"
-RESTARTED_MEMBER_SERVES = "RestartedMemberServes"
-ROLLOUT_STALLED = "RolloutStalled"
 HINTS_DELIVERED = "HintsDelivered"
 NEVER_JOINED = "NeverJoined"
 REPLACED_HOST_IS_DOWN = "ReplacedHostIsDown"
@@ -39,7 +38,7 @@ DECOMMISSION_STUCK = "DecommissionStuck"
 DECOMMISSION_STUCK_AFTER = timedelta(hours=2)
 REPLACEMENT_COMPLETES = "ReplacementCompletes"
 POOL_REMOVAL_KEEPS_REPLICATION = "PoolRemovalKeepsReplication"
-# Storage expansion (navigator.operator.storage).
+# Storage expansion (navigator.operator.cassandra.storage).
 STORAGE_CLASS_ALLOWS_EXPANSION = "StorageClassAllowsExpansion"
 VOLUMES_EXPANDED = "VolumesExpanded"
 
@@ -91,12 +90,6 @@ PROGRESS_RULES = frozenset(
 MAX_FILL = 0.8
 
 
-@dataclass(frozen=True)
-class Block:
-    rule: str
-    reason: str
-
-
 def not_paused(observed: Observed) -> Block | None:
     if observed.spec.paused:
         return Block(NOT_PAUSED, "spec.paused is true: the operator changes nothing")
@@ -107,28 +100,6 @@ def _status_of(observer: Member, host_id: str) -> str:
     facts = observer.facts
     peer = next((p for p in facts.peers if p.host_id == host_id), None) if facts else None
     return peer.status if peer else "absent"
-
-
-def not_serving_reason(member: Member) -> str:
-    """Why `member` does not serve right now, in words ('' when it does)."""
-    if member.pod is None:
-        return "its pod does not exist"
-    if member.pod.terminating:
-        return "its pod is terminating"
-    if member.pilot is None:
-        return "its pilot has not reported yet"
-    if member.facts_stale:
-        return (
-            f"its pilot last observed the database {member.facts_age_s:.0f} s ago"
-            " (the facts are stale: the pilot or its node is hung or gone)"
-        )
-    if not member.current_facts:
-        return "its pilot has not reported since the pod started (the facts are stale)"
-    if not member.pilot.ready:
-        return member.pilot.ready_reason or "its pilot reports it not ready"
-    if not member.pod.ready:
-        return "its pod is not Ready"
-    return ""
 
 
 def all_members_up_normal(observed: Observed) -> Block | None:
@@ -291,7 +262,7 @@ def one_bootstrap_at_a_time(observed: Observed) -> Block | None:
 
 
 # Replicated system keyspaces whose replication the operator itself keeps
-# for the spec's size (`navigator.operator.auth`): lowered right before a
+# for the spec's size (`navigator.operator.cassandra.auth`): lowered right before a
 # decommission that needs it, so the replication rules judge the others.
 MANAGED_SYSTEM_KEYSPACES = ("system_auth", "system_distributed", "system_traces")
 

@@ -40,8 +40,8 @@ from navigator.api.cassandra import (
     TlsStatus,
 )
 from navigator.certs import builder, key_usage
-from navigator.operator.auth import GENERATED_LABEL
-from navigator.operator.builders.meta import (
+from navigator.operator.cassandra.auth import GENERATED_LABEL
+from navigator.operator.cassandra.builders.meta import (
     labels,
     member_name,
     metadata,

@@ -4,7 +4,12 @@ the pilot's least privilege (`navigator.pilot.rbac.PILOT_RULES`)."""
 from __future__ import annotations
 
 from navigator.api.cassandra import CassandraCluster
-from navigator.operator.builders.meta import Manifest, metadata, namespace_of, pilot_account_name
+from navigator.operator.cassandra.builders.meta import (
+    Manifest,
+    metadata,
+    namespace_of,
+    pilot_account_name,
+)
 from navigator.pilot.rbac import PILOT_RULES
 
 RBAC = "rbac.authorization.k8s.io"

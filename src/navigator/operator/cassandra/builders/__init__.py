@@ -7,11 +7,15 @@ Pilots are built per pool and member with the sizes the operator decided.
 from __future__ import annotations
 
 from navigator.api.cassandra import CassandraCluster
-from navigator.operator.builders.meta import Manifest
-from navigator.operator.builders.pilots import build_pilot
-from navigator.operator.builders.rbac import build_role, build_role_binding, build_service_account
-from navigator.operator.builders.services import build_nodes_service, build_pdb
-from navigator.operator.builders.statefulset import build_statefulset
+from navigator.operator.cassandra.builders.meta import Manifest
+from navigator.operator.cassandra.builders.pilots import build_pilot
+from navigator.operator.cassandra.builders.rbac import (
+    build_role,
+    build_role_binding,
+    build_service_account,
+)
+from navigator.operator.cassandra.builders.services import build_nodes_service, build_pdb
+from navigator.operator.cassandra.builders.statefulset import build_statefulset
 
 
 def build_cluster_objects(cluster: CassandraCluster) -> list[Manifest]:

@@ -22,8 +22,7 @@ from typing import Any
 
 from navigator.api.cassandra import CassandraCluster, CassandraNodePool
 from navigator.cassandra.profile import DEFAULT, ENV, Profile
-from navigator.operator.builders.meta import (
-    CLUSTER_LABEL,
+from navigator.operator.cassandra.builders.meta import (
     POOL_LABEL,
     Manifest,
     labels,
@@ -35,6 +34,8 @@ from navigator.operator.builders.meta import (
     service_name,
     statefulset_name,
 )
+from navigator.operator.core import builders as core
+from navigator.operator.core.builders import container_security_context
 from navigator.operator.core.revision import (
     RESTARTED_AT_ANNOTATION,
     REVISION_ANNOTATION,
@@ -128,32 +129,11 @@ def env(
 
 
 def pod_security_context() -> dict[str, Any]:
-    """Non-root, with the data volume's group and the runtime's seccomp profile
-    (Pod Security Standards: `restricted`)."""
-    return {
-        "runAsNonRoot": True,
-        "runAsUser": CASSANDRA_UID,
-        "runAsGroup": CASSANDRA_GID,
-        "fsGroup": CASSANDRA_GID,
-        # The volume's ownership is walked only when its root is not right yet
-        # (the first start, or a volume written by a root pod before).
-        "fsGroupChangePolicy": "OnRootMismatch",
-        "seccompProfile": {"type": "RuntimeDefault"},
-    }
-
-
-def container_security_context() -> dict[str, Any]:
-    """No capabilities at all, and no way to gain privileges (setuid binaries)."""
-    return {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}
+    return core.pod_security_context(CASSANDRA_UID, CASSANDRA_GID)
 
 
 def _probe(path: str, period: int, failures: int) -> dict[str, Any]:
-    return {
-        "httpGet": {"path": path, "port": PROBE_PORT},
-        "periodSeconds": period,
-        "timeoutSeconds": 5,
-        "failureThreshold": failures,
-    }
+    return core.http_probe(path, PROBE_PORT, period, failures)
 
 
 def volume_mounts(cluster: CassandraCluster) -> list[dict[str, Any]]:
@@ -197,25 +177,6 @@ def pod_labels(cluster: CassandraCluster, pool: CassandraNodePool) -> dict[str, 
     return labels(cluster, pool)
 
 
-def spread_members(cluster: CassandraCluster) -> dict[str, Any]:
-    """The default affinity: prefer one member of the cluster (any pool) per
-    node, so that losing a node costs one replica, not a quorum. Preferred,
-    not required: a cluster with more members than nodes still schedules."""
-    return {
-        "podAntiAffinity": {
-            "preferredDuringSchedulingIgnoredDuringExecution": [
-                {
-                    "weight": 100,
-                    "podAffinityTerm": {
-                        "topologyKey": "kubernetes.io/hostname",
-                        "labelSelector": {"matchLabels": {CLUSTER_LABEL: name_of(cluster)}},
-                    },
-                }
-            ]
-        }
-    }
-
-
 def pod_spec(
     cluster: CassandraCluster, pool: CassandraNodePool, profile: Profile = DEFAULT
 ) -> dict[str, Any]:
@@ -227,24 +188,12 @@ def pod_spec(
     }
     if cluster.spec.tls.enabled:
         spec["volumes"] = [tls_volume(cluster, pool)]
-    passthrough = {
-        "nodeSelector": pool.node_selector,
-        "tolerations": pool.tolerations,
-        "affinity": pool.affinity if pool.affinity is not None else spread_members(cluster),
-        "topologySpreadConstraints": pool.topology_spread_constraints,
-    }
-    spec.update({k: v for k, v in passthrough.items() if v})
+    spec.update(core.scheduling(pool, name_of(cluster)))
     return spec
 
 
 def volume_claim_template(cluster: CassandraCluster, pool: CassandraNodePool) -> dict[str, Any]:
-    spec: dict[str, Any] = {
-        "accessModes": ["ReadWriteOnce"],
-        "resources": {"requests": {"storage": pool.persistence.size}},
-    }
-    if pool.persistence.storage_class_name:
-        spec["storageClassName"] = pool.persistence.storage_class_name
-    return {"metadata": {"name": DATA_VOLUME, "labels": labels(cluster, pool)}, "spec": spec}
+    return core.volume_claim_template(DATA_VOLUME, labels(cluster, pool), pool)
 
 
 def template_annotations(cluster: CassandraCluster) -> dict[str, str]:
@@ -289,22 +238,12 @@ def build_statefulset(
     """The pool's StatefulSet with the `replicas` the operator decided (which
     may differ from the spec while a scale operation is in progress), for the
     operator's Cassandra `profile`."""
-    retention = cluster.spec.persistent_volume_claim_retention_policy
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "StatefulSet",
-        "metadata": metadata(cluster, statefulset_name(cluster, pool), pool),
-        "spec": {
-            "replicas": replicas,
-            "serviceName": service_name(cluster),
-            "podManagementPolicy": "Parallel",
-            "selector": {"matchLabels": {**selector_labels(cluster), POOL_LABEL: pool.name}},
-            "updateStrategy": {"type": "OnDelete"},
-            "persistentVolumeClaimRetentionPolicy": {
-                "whenScaled": retention.when_scaled,
-                "whenDeleted": retention.when_deleted,
-            },
-            "template": pod_template(cluster, pool, profile),
-            "volumeClaimTemplates": [volume_claim_template(cluster, pool)],
-        },
-    }
+    return core.statefulset(
+        metadata(cluster, statefulset_name(cluster, pool), pool),
+        cluster.spec,
+        replicas=replicas,
+        service=service_name(cluster),
+        selector={**selector_labels(cluster), POOL_LABEL: pool.name},
+        template=pod_template(cluster, pool, profile),
+        claim=volume_claim_template(cluster, pool),
+    )

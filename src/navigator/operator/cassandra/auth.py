@@ -1,6 +1,6 @@
 """Authentication: the superuser Secret, the replicated system keyspaces and
 the steps `decide` takes for them. Pure; the CQL and the Secret's creation
-are the reconcile's (`navigator.operator.cql`, `reconcile`).
+are the reconcile's (`navigator.operator.cassandra.cql`, `reconcile`).
 
 Two steps, in `decide`'s order:
 
@@ -31,9 +31,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from navigator.api.cassandra import AuthStatus, CassandraCluster, CassandraClusterSpec
-from navigator.operator import predicates as p
-from navigator.operator.actions import Action, ReplicateSystemKeyspaces, SetUpSuperuser, Wait
-from navigator.operator.observed import Member, Observed
+from navigator.operator.cassandra import predicates as p
+from navigator.operator.cassandra.actions import (
+    Action,
+    ReplicateSystemKeyspaces,
+    SetUpSuperuser,
+    Wait,
+)
+from navigator.operator.cassandra.observed import Member, Observed
 from navigator.pilot.cassandra.facts import Replication
 
 # Replicated keyspaces Cassandra creates itself, with too small or

@@ -1,11 +1,14 @@
-"""One reconcile of one CassandraCluster, as a fixed list of phases:
+"""One reconcile of one CassandraCluster: the core's phases
+(`navigator.operator.core.reconciler`: gather, observe, decide, converge, act,
+record) with Cassandra's contents:
 
-1. gather: read the cluster, its StatefulSets and its Pilots (consistent
-   reads from the API server, no cache, so no stale view can repeat an action);
+1. gather: the cluster, its StatefulSets, Pilots and Pods, the superuser
+   Secret and the volumes lost with their node;
 2. decide: `next_action(observed)` (pure);
-3. converge: apply the steady objects (RBAC, Services, PDB, StatefulSets at
-   their current sizes, Pilots of current members), delete Pilots of removed
-   members, then carry out the one action;
+3. converge: grow volumes, create the superuser Secret and the certificates,
+   apply the steady objects (RBAC, Services, PDB, StatefulSets at their
+   current sizes, Pilots of current members), delete Pilots of removed
+   members, then carry out the one action (Kubernetes writes, or CQL);
 4. record: Events for actions started, finished or blocked, and the status,
    written only when it differs from what is stored.
 
@@ -20,23 +23,22 @@ import logging
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-from lightkube import ApiError
 from pydantic import ValidationError
 
 from navigator.api.cassandra import CassandraCluster, CassandraClusterStatus, CassandraNodePool
 from navigator.api.pilot import PilotStatus
 from navigator.cassandra.profile import DEFAULT, Profile
-from navigator.operator import cql, storage
-from navigator.operator.actions import (
+from navigator.operator.cassandra import cql, storage
+from navigator.operator.cassandra.actions import (
     ReleaseLostVolume,
     ReplicateSystemKeyspaces,
     RequestReplace,
     SetUpSuperuser,
 )
-from navigator.operator.auth import (
+from navigator.operator.cassandra.auth import (
     OPERATOR_ROLE,
     PASSWORD_KEY,
     USERNAME_KEY,
@@ -48,8 +50,12 @@ from navigator.operator.auth import (
     secret_name,
     secret_view,
 )
-from navigator.operator.builders import build_cluster_objects, build_pilot, build_statefulset
-from navigator.operator.builders.meta import (
+from navigator.operator.cassandra.builders import (
+    build_cluster_objects,
+    build_pilot,
+    build_statefulset,
+)
+from navigator.operator.cassandra.builders.meta import (
     CLUSTER_LABEL,
     DECOMMISSIONED_LABEL,
     member_name,
@@ -59,26 +65,13 @@ from navigator.operator.builders.meta import (
     statefulset_name,
     volume_name,
 )
-from navigator.operator.builders.pilots import (
+from navigator.operator.cassandra.builders.pilots import (
     DECOMMISSION,
-    PENDING_INTENTS_FINALIZER,
     REPLACE,
 )
-from navigator.operator.builders.statefulset import pool_revision
-from navigator.operator.certificates import Certificates
-from navigator.operator.core.intents import with_new_intent, with_replace
-from navigator.operator.core.kube import Kube, is_conflict, is_namespace_terminating
-from navigator.operator.core.leader import NotLeader
-from navigator.operator.core.lostvolume import lost_with, pinned_nodes
-from navigator.operator.core.pods import pod_problem
-from navigator.operator.core.revision import (
-    REPLACE_ANNOTATION,
-    RESTARTED_AT_ANNOTATION,
-    REVISION_ANNOTATION,
-    VERSION_ANNOTATION,
-)
-from navigator.operator.core.workers import GONE
-from navigator.operator.decide import (
+from navigator.operator.cassandra.builders.statefulset import pool_revision
+from navigator.operator.cassandra.certificates import Certificates
+from navigator.operator.cassandra.decide import (
     Action,
     CreatePool,
     DeletePool,
@@ -89,15 +82,32 @@ from navigator.operator.decide import (
     Wait,
     next_action,
 )
-from navigator.operator.observed import Member, Observed, PodView, PoolState
-from navigator.operator.predicates import HALT_RULES, PROGRESS_RULES, Block
-from navigator.operator.removed import removed_pools
-from navigator.operator.status import build_status, needs_write, status_body
-from navigator.operator.tls import TlsOutcome, tls_status
+from navigator.operator.cassandra.observed import Member, Observed, PodView, PoolState
+from navigator.operator.cassandra.predicates import HALT_RULES, PROGRESS_RULES
+from navigator.operator.cassandra.removed import removed_pools
+from navigator.operator.cassandra.status import build_status, needs_write, status_body
+from navigator.operator.cassandra.tls import TlsOutcome, tls_status
+from navigator.operator.core import reconciler as core
+from navigator.operator.core.gates import Block
+from navigator.operator.core.intents import (
+    pending_intents,
+    with_new_intent,
+    with_replace,
+)
+from navigator.operator.core.kube import Kube
+from navigator.operator.core.lostvolume import lost_with, pinned_nodes
+from navigator.operator.core.objects import Manifest
+from navigator.operator.core.pods import pod_problem
+from navigator.operator.core.reconciler import AFTER_ACTION, AFTER_WAIT
+from navigator.operator.core.revision import (
+    REPLACE_ANNOTATION,
+    RESTARTED_AT_ANNOTATION,
+    REVISION_ANNOTATION,
+    VERSION_ANNOTATION,
+)
 
 log = logging.getLogger(__name__)
 
-AFTER_ACTION, AFTER_WAIT = 1.0, 10.0
 # An orphaning delete is quick (the garbage collector drops the owner references).
 RECREATE_POLLS, RECREATE_POLL_SECONDS = 150, 0.2
 
@@ -211,12 +221,12 @@ def _pool_state(
         pilot = _pilot_status(raw)
         members.append(
             Member(
-                name,
-                pool.name,
-                pool.datacenter,
-                ordinal,
-                pilot,
-                _intents(raw),
+                name=name,
+                pool=pool.name,
+                datacenter=pool.datacenter,
+                ordinal=ordinal,
+                pilot=pilot,
+                intents=_intents(raw),
                 problem=pod_problem(pod) if pod is not None else None,
                 pod=pod_view(pod),
                 facts_age_s=facts_age(pilot, now),
@@ -300,9 +310,11 @@ def _recorded_rollout(raw: dict[str, Any]) -> str:
     return str(rollout.get("type") or "") if isinstance(rollout, dict) else ""
 
 
-class Reconciler:
-    """Reconciles clusters through one `Kube`, building members for the
-    operator's Cassandra `profile`; `clock` is injectable for tests."""
+class Reconciler(core.Reconciler[World, Observed, Action, AuthOutcome]):
+    """Reconciles CassandraClusters through one `Kube`, building members for
+    the operator's Cassandra `profile`: the core's phases
+    (`navigator.operator.core.reconciler`) over Cassandra's gather, snapshot,
+    decision, objects and actions; `clock` is injectable for tests."""
 
     def __init__(
         self,
@@ -311,8 +323,7 @@ class Reconciler:
         clock: Callable[[], datetime] | None = None,
         profile: Profile = DEFAULT,
     ) -> None:
-        self.kube = kube
-        self.clock = clock or (lambda: datetime.now(UTC))
+        super().__init__(kube, clock=clock)
         self.profile = profile
         self.certificates = Certificates(kube, self.clock)
 
@@ -363,86 +374,32 @@ class Reconciler:
                 out[member] = gone
         return out
 
-    async def reconcile(self, namespace: str, name: str) -> float | None:
-        """One pass; returns how soon to come back (None: at the next resync;
-        `GONE`: the cluster no longer exists)."""
-        try:
-            world = await self.gather(namespace, name)
-        except ValidationError as err:
-            log.warning("cluster %s/%s does not parse: %s", namespace, name, err)
-            return None
-        if world is None:
-            await self.release_pilots(namespace, name)
-            return GONE
-        observed = observe(world, self.clock())
-        action = next_action(observed)
-        outcome = AuthOutcome()
-        try:
-            if not world.cluster.spec.paused:
-                grown = await self.expand_storage(world)
-                if grown.decide_again:
-                    return AFTER_ACTION
-                await self.ensure_secret(world)
-                # Certificates first: a member the spec asks for has its
-                # certificate in its pool's Secret before its pod can start.
-                found = await self.certificates.ensure(world.raw, world.cluster, _running(world))
-                world = replace(world, tls=found)
-                await self.converge(world, observed)
-                outcome = await self.act(world, observed, action) or outcome
-                action = action or grown.wait
-            await self.record(world, observed, action, outcome)
-        except NotLeader:
-            log.info("no longer leading: the pass of %s/%s ends here", namespace, name)
-            return None
-        except ApiError as err:
-            if is_conflict(err):
-                # Someone (another replica on a stale read, or the controller)
-                # changed an object after our read: read again and decide again.
-                log.info("%s/%s changed during the pass (%s): again", namespace, name, err)
-                return AFTER_ACTION
-            if not is_namespace_terminating(err):
-                raise
-            log.info("namespace %s is being deleted: %s/%s left alone", namespace, namespace, name)
-            return None
-        # After an ALTER, the pilots' facts show the new replication within a
-        # heartbeat or two (and a Pilot's change wakes us sooner): deciding on
-        # the old facts at once would only ALTER again.
-        if isinstance(action, Wait | ReplicateSystemKeyspaces) or outcome.message:
-            return AFTER_WAIT
-        return AFTER_ACTION if action is not None and not world.cluster.spec.paused else None
+    def observe(self, world: World, now: datetime) -> Observed:
+        return observe(world, now)
 
-    async def release_pilots(self, namespace: str, name: str) -> None:
-        """The cluster is gone or going: nothing will act on its Pilots'
-        intents any more, so the pending-intents finalizer comes off them (the
-        garbage collector then deletes them with the cluster)."""
-        for pilot in await self.kube.list("Pilot", namespace, {CLUSTER_LABEL: name}):
-            await self._release(pilot, namespace)
+    def decide(self, observed: Observed) -> Action | None:
+        return next_action(observed)
 
-    async def _release(self, pilot: dict[str, Any] | None, namespace: str) -> None:
-        """Take the finalizer off one Pilot, conditional on its resourceVersion;
-        a Pilot that changed meanwhile (its pilot wrote status) is read again."""
-        for _ in range(5):
-            meta = (pilot or {}).get("metadata") or {}
-            held = meta.get("finalizers") or []
-            if PENDING_INTENTS_FINALIZER not in held:
-                return
-            rest = [f for f in held if f != PENDING_INTENTS_FINALIZER]
-            patch = {"metadata": {"finalizers": rest, "resourceVersion": meta["resourceVersion"]}}
-            try:
-                await self.kube.merge_patch("Pilot", meta["name"], namespace, patch)
-                return
-            except ApiError as err:
-                if not is_conflict(err):
-                    raise
-            pilot = await self.kube.get("Pilot", meta["name"], namespace)
+    def paused(self, world: World) -> bool:
+        return world.cluster.spec.paused
 
-    async def converge(self, world: World, observed: Observed) -> None:
-        """Steady objects at their current sizes; Pilots of removed members go."""
-        cluster = world.cluster
-        manifests = build_cluster_objects(cluster)
-        lives = await asyncio.gather(*(self.kube.live_of(m) for m in manifests))
-        for manifest, live in zip(manifests, lives, strict=True):
-            await self.kube.apply(manifest, live)
+    async def prepare(self, world: World) -> core.Prepared[World, Action]:
+        """Volumes grown first (a StatefulSet re-created ends the pass), the
+        generated Secret, then certificates: a member the spec asks for has
+        its certificate in its pool's Secret before its pod can start."""
+        grown = await self.expand_storage(world)
+        if grown.decide_again:
+            return core.Prepared(world, decide_again=True)
+        await self.ensure_secret(world)
+        found = await self.certificates.ensure(world.raw, world.cluster, _running(world))
+        return core.Prepared(replace(world, tls=found), wait=grown.wait)
+
+    def build_objects(self, world: World) -> list[Manifest]:
+        return build_cluster_objects(world.cluster)
+
+    async def converge_members(self, world: World, observed: Observed) -> None:
+        """StatefulSets at their current sizes, Pilots of current members;
+        Pilots of removed members go."""
         for state in observed.pools:
             if state.exists and not state.removed:  # a removed pool's is left as it is
                 await self._apply_statefulset(world, state.pool, state.replicas)
@@ -450,11 +407,21 @@ class Reconciler:
                 await self._apply_pilot(world, state.pool, member.name, member.intents)
         current = {m.name for m in observed.members()}
         for pilot in sorted(set(world.pilots) - current):
-            await self.kube.delete("Pilot", pilot, namespace_of(cluster))
+            await self.kube.delete("Pilot", pilot, namespace_of(world.cluster))
             # What this pass read of it is gone: an action that writes the
             # Pilot again (a scale-out retried after its StatefulSet write
             # conflicted) must create it, not skip it as unchanged.
             del world.pilots[pilot]
+
+    def again(
+        self, world: World, action: Action | None, outcome: AuthOutcome | None
+    ) -> float | None:
+        # After an ALTER, the pilots' facts show the new replication within a
+        # heartbeat or two (and a Pilot's change wakes us sooner): deciding on
+        # the old facts at once would only ALTER again.
+        if isinstance(action, Wait | ReplicateSystemKeyspaces) or (outcome and outcome.message):
+            return AFTER_WAIT
+        return AFTER_ACTION if action is not None and not world.cluster.spec.paused else None
 
     async def ensure_secret(self, world: World) -> bool:
         """Create the generated superuser Secret if it is missing (never
@@ -698,29 +665,18 @@ class Reconciler:
         world: World,
         observed: Observed,
         action: Action | None,
-        auth: AuthOutcome | None = None,
+        outcome: AuthOutcome | None = None,
     ) -> None:
         """Events for finished and blocked operations, then the status."""
         previous = _stored_status(world.raw)
-        status = build_status(observed, action, previous, self.clock(), auth)
+        status = build_status(observed, action, previous, self.clock(), outcome)
         if not world.cluster.spec.paused:  # paused: what was last recorded stays
             status = status.model_copy(update={"tls": tls_status(world.cluster, world.tls)})
         elif previous is not None:
             status = status.model_copy(update={"tls": previous.tls})
         await self._transition_events(world, previous, status)
         if needs_write(world.raw.get("status"), status):
-            body = {
-                "apiVersion": world.raw["apiVersion"],
-                "kind": world.raw["kind"],
-                "metadata": {
-                    "name": name_of(world.cluster),
-                    "namespace": namespace_of(world.cluster),
-                },
-                "status": status_body(status),
-            }
-            await self.kube.apply_status(
-                "CassandraCluster", body["metadata"]["name"], body["metadata"]["namespace"], body
-            )
+            await self.write_status(world.raw, status_body(status))
 
     async def _transition_events(
         self, world: World, previous: CassandraClusterStatus | None, status: CassandraClusterStatus
@@ -744,7 +700,7 @@ class Reconciler:
                 warning=not progress,
             )
 
-    # -- storage expansion (navigator.operator.storage) -------------------------
+    # -- storage expansion (navigator.operator.cassandra.storage) -------------------------
 
     async def expand_storage(self, world: World) -> storage.Step:
         """Grow the members' volumes of pools whose `persistence.size` rose:
@@ -850,11 +806,6 @@ def _removed_pool(observed: Observed, action: Action | None) -> CassandraNodePoo
     """The pool (as rebuilt from its StatefulSet) of an action on a removed pool."""
     name = getattr(action, "pool", None)
     return next((s.pool for s in observed.pools if s.removed and s.name == name), None)
-
-
-def pending_intents(asked: list[str], phases: dict[str, str]) -> bool:
-    """Whether any intent asked has no final outcome yet (none, or Running)."""
-    return any(phases.get(i, "Running") == "Running" for i in asked)
 
 
 def _spec_pool(cluster: CassandraCluster, action: Action | None) -> CassandraNodePool | None:

@@ -1,6 +1,6 @@
 """The operator's CQL: replicate the system keyspaces, set up the superuser.
 
-Side effects only; `navigator.operator.auth` decides when. The driver is
+Side effects only; `navigator.operator.cassandra.auth` decides when. The driver is
 synchronous, so each call runs in a thread, against one member at a time
 (a white-listed address: no other coordinator is tried behind our back),
 with short timeouts. A password never leaves this module: not in a log
@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from navigator.operator.auth import DEFAULT_ROLE, SYSTEM_KEYSPACES
+from navigator.operator.cassandra.auth import DEFAULT_ROLE, SYSTEM_KEYSPACES
 
 log = logging.getLogger(__name__)
 

@@ -1,5 +1,5 @@
 """The cluster's TLS material in the API: the CA Secret, the pools' Secrets,
-or cert-manager's Certificates. Side effects only; `navigator.operator.tls`
+or cert-manager's Certificates. Side effects only; `navigator.operator.cassandra.tls`
 decides what each Secret holds.
 
 Each pass, while `spec.tls` is on, before anything else is applied:
@@ -29,16 +29,16 @@ from typing import Any
 from lightkube import ApiError
 
 from navigator.api.cassandra import CassandraCluster, CassandraNodePool
-from navigator.operator import tls
-from navigator.operator.builders.meta import (
+from navigator.operator.cassandra import tls
+from navigator.operator.cassandra.builders.meta import (
     name_of,
     namespace_of,
     owner_reference,
     pool_tls_secret_name,
     statefulset_name,
 )
+from navigator.operator.cassandra.tls import TlsOutcome
 from navigator.operator.core.kube import Kube, is_not_found
-from navigator.operator.tls import TlsOutcome
 
 log = logging.getLogger(__name__)
 

@@ -4,7 +4,25 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from navigator.operator import predicates as p
+from navigator.operator.cassandra import predicates as p
+from navigator.operator.core import actions as core
+from navigator.operator.core.actions import RestartMember
+
+__all__ = [
+    "Action",
+    "CreatePool",
+    "DeletePool",
+    "Paused",
+    "ReleaseLostVolume",
+    "ReplicateSystemKeyspaces",
+    "RequestDecommission",
+    "RequestReplace",
+    "RestartMember",
+    "ScaleIn",
+    "ScaleOut",
+    "SetUpSuperuser",
+    "Wait",
+]
 
 
 @dataclass(frozen=True)
@@ -44,19 +62,6 @@ class DeletePool:
     """A pool removed from the spec has no member left: delete its StatefulSet."""
 
     pool: str
-
-
-@dataclass(frozen=True)
-class RestartMember:
-    """Delete the member's pod (only that incarnation: `uid`); its pilot
-    drains it, and the StatefulSet controller recreates it at the pool's
-    revision."""
-
-    pool: str
-    member: str
-    uid: str
-    operation: str  # RollingRestart, Upgrade or ConfigRollout
-    revision: str
 
 
 @dataclass(frozen=True)
@@ -102,17 +107,11 @@ class SetUpSuperuser:
     marker: str
 
 
-@dataclass(frozen=True)
-class Wait:
-    rule: str
-    reason: str
-    operation: str = ""  # ScaleOut, ScaleIn... the operation that waits
-    target: str = ""
+class Wait(core.Wait):
+    """Nothing to do now: `rule` blocks `operation` (on `target`); Cassandra's
+    rules that are an operation's normal course are `PROGRESS_RULES`."""
 
-    @property
-    def progress(self) -> bool:
-        """The normal course of an operation, not something stuck or refused."""
-        return self.rule in p.PROGRESS_RULES
+    PROGRESS_RULES = p.PROGRESS_RULES
 
 
 @dataclass(frozen=True)

@@ -1,26 +1,54 @@
-"""The frozen snapshot of the world one decision is taken from.
+"""The frozen snapshot of the world one decision is taken from, as every
+engine has it: members with names, ordinals, pods, their pilot's report and
+its freshness, the intents asked of them; pools; the cluster.
 
-Gathered by `reconcile` (from the CassandraCluster, its StatefulSets and its
-Pilots), consumed by the pure `decide`, `predicates` and `status` modules.
+Generic over what differs: the pilot's report `S` (which carries the engine's
+facts), a pool's spec `P` and the member type `M`. An engine's own snapshot
+(`navigator.operator.cassandra.observed`) adds its members' identity and
+its facts' meaning.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import Any, Generic, Protocol, TypeVar
 
-from navigator.api.cassandra import CassandraClusterSpec, CassandraNodePool
-from navigator.api.pilot import Facts, IntentOutcome, PilotStatus
+from navigator.api.pilot import IntentOutcome
 
-if TYPE_CHECKING:
-    from navigator.operator.auth import AuthView
-
-DECOMMISSION_PREFIX = "decommission-g"
 # A pilot writes its status at least every 30 s (its heartbeat); facts older
 # than three heartbeats come from a pilot that is hung, or whose node is gone.
 FACTS_FRESH_FOR_S = 90.0
+
+
+class PilotReport(Protocol):
+    """What the core reads of a Pilot's status (the engine reads its facts)."""
+
+    @property
+    def ready(self) -> bool: ...
+    @property
+    def ready_reason(self) -> str: ...
+    @property
+    def pod_uid(self) -> str: ...
+    @property
+    def intents(self) -> Sequence[IntentOutcome]: ...
+
+
+class PoolSpec(Protocol):
+    @property
+    def name(self) -> str: ...
+
+
+class ClusterSpec(Protocol):
+    @property
+    def version(self) -> str: ...
+
+
+S = TypeVar("S", bound=PilotReport)
+P = TypeVar("P", bound=PoolSpec)
+M = TypeVar("M", bound="Member[Any]")
+C = TypeVar("C", bound=ClusterSpec)
 
 
 @dataclass(frozen=True)
@@ -38,27 +66,20 @@ class PodView:
 
 
 @dataclass(frozen=True)
-class Member:
+class Member(Generic[S]):
     """One member of a pool (an ordinal below the StatefulSet's replicas)."""
 
     name: str
     pool: str
-    datacenter: str
     ordinal: int
-    pilot: PilotStatus | None = None
-    intents: tuple[str, ...] = ()  # decommission intent ids in the Pilot's spec
+    pilot: S | None = None
+    intents: tuple[str, ...] = ()  # ids of the intents to leave, in the Pilot's spec
     problem: str | None = None  # why its Pod cannot run the database (pods.pod_problem)
     pod: PodView | None = None
     # Seconds since its pilot observed what its status says (None: not said).
     facts_age_s: float | None = None
-    # Its host ID as the cluster's status last recorded it ('' if never): a
-    # decommissioned member's pilot stops its database and reports no facts,
-    # and a pilot restarted after that knows nothing, but the member's host ID
-    # is still what its peers must have forgotten.
-    recorded_host_id: str = ""
-    replaces: tuple[str, ...] = ()  # Replace intent ids in the Pilot's spec
     # The node its volume was pinned to, when that node is gone for good and
-    # its pod cannot be scheduled ('' otherwise; see `operator.lostvolume`).
+    # its pod cannot be scheduled ('' otherwise; see `operator.core.lostvolume`).
     volume_lost_with: str = ""
 
     @property
@@ -82,7 +103,8 @@ class Member:
     @property
     def serving(self) -> bool:
         """Up and serving now: the pod is Ready and not going away, and its
-        current pilot says the node is Up/Normal and accepts CQL."""
+        current pilot says the database serves (for Cassandra: the node is
+        Up/Normal and accepts CQL)."""
         pod, pilot = self.pod, self.pilot
         return (
             pod is not None
@@ -93,27 +115,12 @@ class Member:
             and self.current_facts
         )
 
-    @property
-    def facts(self) -> Facts | None:
-        return self.pilot.facts if self.pilot else None
-
-    @property
-    def host_id(self) -> str:
-        """Its host ID: from its own facts, else as last recorded in status."""
-        own = self.facts.host_id if self.facts else ""
-        return own or self.recorded_host_id
-
     def outcome(self, intent_id: str) -> IntentOutcome | None:
         outcomes = self.pilot.intents if self.pilot else []
         return next((o for o in outcomes if o.id == intent_id), None)
 
     def outcomes(self) -> list[tuple[str, IntentOutcome | None]]:
         return [(i, self.outcome(i)) for i in self.intents]
-
-    @property
-    def decommissioned(self) -> bool:
-        """The pilot reports one of its decommission intents Succeeded."""
-        return any(o is not None and o.phase == "Succeeded" for _, o in self.outcomes())
 
     @property
     def to_release(self) -> str:
@@ -126,50 +133,49 @@ class Member:
         return ""
 
     @property
-    def awaiting_replacement(self) -> bool:
-        """Its current pilot holds the database back because the volume is
-        empty while the member had joined the ring (a host ID is recorded):
-        its data is gone, and it waits to replace its old self."""
-        start = self.pilot.start if self.pilot else None
-        return (
-            self.current_facts
-            and start is not None
-            and start.plan == "Hold"
-            and start.volume_empty
-            and bool(self.recorded_host_id)
-        )
-
-    @property
-    def replacing(self) -> str:
-        """The id of a Replace intent asked and not finished ('' if none)."""
-        for intent in self.replaces:
-            outcome = self.outcome(intent)
-            if outcome is None or outcome.phase == "Running":
-                return intent
-        return ""
-
-    @property
     def leaving(self) -> bool:
-        """A decommission was requested and has no final outcome yet."""
+        """An intent to leave was asked and has no final outcome yet."""
         return any(o is None or o.phase == "Running" for _, o in self.outcomes())
 
 
+def not_serving_reason(member: Member[Any]) -> str:
+    """Why `member` does not serve right now, in words ('' when it does)."""
+    if member.pod is None:
+        return "its pod does not exist"
+    if member.pod.terminating:
+        return "its pod is terminating"
+    if member.pilot is None:
+        return "its pilot has not reported yet"
+    if member.facts_stale:
+        return (
+            f"its pilot last observed the database {member.facts_age_s:.0f} s ago"
+            " (the facts are stale: the pilot or its node is hung or gone)"
+        )
+    if not member.current_facts:
+        return "its pilot has not reported since the pod started (the facts are stale)"
+    if not member.pilot.ready:
+        return member.pilot.ready_reason or "its pilot reports it not ready"
+    if not member.pod.ready:
+        return "its pod is not Ready"
+    return ""
+
+
 @dataclass(frozen=True)
-class PoolState:
+class PoolState(Generic[P, M]):
     """A pool's StatefulSet as observed (absent when not created yet)."""
 
-    pool: CassandraNodePool
+    pool: P
     exists: bool = False
     replicas: int = 0
     ready_replicas: int = 0
     updated_replicas: int = 0
-    members: tuple[Member, ...] = ()
+    members: tuple[M, ...] = ()
     revision: str = ""  # the revision every member should run (the built template's)
     restarted_at: str = ""  # the restart request the revision carries
     # The pool is no longer in the spec but its StatefulSet still exists:
-    # `pool` was rebuilt from that StatefulSet (datacenter, rack, volume size;
-    # replicas 0), `revision` is its template's, and its members leave one by
-    # one (decide's pool removal) before the StatefulSet is deleted.
+    # `pool` was rebuilt from that StatefulSet (replicas 0), `revision` is its
+    # template's, and its members leave one by one before the StatefulSet is
+    # deleted.
     removed: bool = False
 
     @property
@@ -178,30 +184,22 @@ class PoolState:
 
 
 @dataclass(frozen=True)
-class Observed:
+class Observed(Generic[C, P, M]):
     """Everything one decision needs, frozen."""
 
     cluster: str
-    spec: CassandraClusterSpec
+    spec: C
     generation: int
-    pools: tuple[PoolState, ...] = field(default_factory=tuple)
+    pools: tuple[PoolState[P, M], ...] = field(default_factory=tuple)
     now: datetime = field(default_factory=lambda: datetime.now(UTC))
     # The rollout the stored status records ('' if none): after the last
     # member's restart nothing is outdated, but the rollout lasts until that
     # member serves again.
     rollout: str = ""
-    # Authentication's inputs (None: not observed; the auth steps stay out).
-    auth: AuthView | None = None
 
-    def members(self) -> Iterator[Member]:
+    def members(self) -> Iterator[M]:
         for pool in self.pools:
             yield from pool.members
 
-    def pool(self, name: str) -> PoolState | None:
+    def pool(self, name: str) -> PoolState[P, M] | None:
         return next((p for p in self.pools if p.name == name), None)
-
-    @property
-    def intent_id(self) -> str:
-        """The decommission intent id for the spec generation being worked on:
-        a new spec (a user's retry) gets a new id, a restart the same one."""
-        return f"{DECOMMISSION_PREFIX}{self.generation}"

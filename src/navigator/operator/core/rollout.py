@@ -1,5 +1,5 @@
 """The rollout engine: members restarted onto their pool's revision, one at a
-time across the whole cluster, behind named gates.
+time across the whole cluster, behind the engine's named gates.
 
 A member is *outdated* when its pod's `navigator.dev/revision` differs from
 the revision of the pod template the operator builds for its pool. The
@@ -13,7 +13,7 @@ Order (each step returns when it has something to say):
 
 1. nothing outdated → None (the rollout is over), unless the status records
    a rollout and a member does not serve yet: the last member restarted →
-   `Wait` (RestartedMemberServes);
+   `Wait` (RestartedMemberServes); then the engine's `settled` gate;
 2. a member's pod terminating or absent → `Wait` (RestartedMemberServes);
 3. a member on the new revision that does not serve:
    its pod is stuck (image pull, crash loop, unschedulable) or it has not
@@ -23,46 +23,62 @@ Order (each step returns when it has something to say):
    that did not come back from a restart the user has since taken back:
    restarting it costs nothing), else racks in spec order, highest ordinal
    first within a rack;
-5. the gates (`RESTART_GATES`); then `RestartMember`.
+5. the engine's gates; then `RestartMember`.
 
-The database-specific parts are the gates and what "serving" means (the
-member's pilot readiness and its peers' ring view); the order, the stall
-bound and the in-flight detection are the engine.
+The order, the stall bound and the in-flight detection are the engine's
+core; what may restart now and what "serving" means come from the database
+(`Rollout`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any, Generic, TypeVar
 
-from navigator.operator import predicates as p
-from navigator.operator.actions import RestartMember, Wait
-from navigator.operator.observed import Member, Observed, PoolState
+from navigator.operator.core.actions import RestartMember, Wait
+from navigator.operator.core.gates import RESTARTED_MEMBER_SERVES, ROLLOUT_STALLED, Block
+from navigator.operator.core.observed import Member, Observed, PoolState
 
 # A restarted member that has not served again after this long halts the rollout.
 STALL_AFTER = timedelta(minutes=10)
 
-RollGate = Callable[[Observed, Member], p.Block | None]
-RESTART_GATES: tuple[RollGate, ...] = (
-    p.others_up_normal,
-    lambda observed, _member: p.ring_stable(observed),
-    lambda observed, _member: p.schema_agreement(observed),
-    lambda observed, _member: p.hints_delivered(observed),
-)
-
 UPGRADE, CONFIG_ROLLOUT, ROLLING_RESTART = "Upgrade", "ConfigRollout", "RollingRestart"
 
+Obs = TypeVar("Obs", bound=Observed[Any, Any, Any])
+M = TypeVar("M", bound=Member[Any])
+W = TypeVar("W", bound=Wait)
 
-def outdated(state: PoolState) -> list[Member]:
+# May this member restart now? None, or the named rule that blocks it.
+Gate = Callable[[Obs, M], Block | None]
+
+
+@dataclass(frozen=True)
+class Rollout(Generic[Obs, M, W]):
+    """What the rollout engine takes from a database."""
+
+    # May this member restart now? Each gate blocks with a named rule.
+    gates: tuple[Gate[Obs, M], ...]
+    # Does this member serve (its restart is over)? And why not, in words.
+    serves: Callable[[M], bool]
+    not_serving: Callable[[M], str]
+    # After the last restart, once it serves: may the rollout end?
+    settled: Callable[[Obs], Block | None]
+    # The engine's `Wait` (it knows which of its rules are progress).
+    wait: Callable[[str, str, str, str], W]
+
+
+def outdated(state: PoolState[Any, M]) -> list[M]:
     """Members whose pod runs another revision than the pool's."""
     return [m for m in state.members if m.pod is not None and m.pod.revision != state.revision]
 
 
-def all_outdated(observed: Observed) -> list[Member]:
+def all_outdated(observed: Observed[Any, Any, M]) -> list[M]:
     return [m for state in observed.pools if state.exists for m in outdated(state)]
 
 
-def rollout_kind(observed: Observed) -> str:
+def rollout_kind(observed: Observed[Any, Any, Any]) -> str:
     """What the rollout is for: an upgrade when a member runs another
     version, a config rollout when a member differs in something else than
     version and restart request, else a rolling restart."""
@@ -74,27 +90,27 @@ def rollout_kind(observed: Observed) -> str:
     return ROLLING_RESTART
 
 
-def next_restart(observed: Observed) -> RestartMember | Wait | None:
+def next_restart(observed: Obs, rules: Rollout[Obs, M, W]) -> RestartMember | W | None:
     """The one next step of the rollout, or None when every member is on its
     pool's revision."""
     stale = all_outdated(observed)
     if not stale:
         if not observed.rollout:
             return None
-        if (waiting := _in_flight(observed, observed.rollout)) is not None:
+        if (waiting := _in_flight(observed, rules, observed.rollout)) is not None:
             return waiting
-        # The last member restarted serves: the rollout ends once the writes
-        # it missed while down have been delivered to it.
-        if block := p.hints_delivered(observed):
-            return Wait(block.rule, block.reason, observed.rollout)
+        # The last member restarted serves: the rollout ends once the engine
+        # says it has settled (Cassandra: the writes it missed are delivered).
+        if block := rules.settled(observed):
+            return rules.wait(block.rule, block.reason, observed.rollout, "")
         return None
     kind = rollout_kind(observed)
-    if (waiting := _in_flight(observed, kind)) is not None:
+    if (waiting := _in_flight(observed, rules, kind)) is not None:
         return waiting
-    target = _next_target(observed, stale)
-    for gate in RESTART_GATES:
+    target = _next_target(observed, rules, stale)
+    for gate in rules.gates:
         if block := gate(observed, target):
-            return Wait(block.rule, block.reason, kind, target.name)
+            return rules.wait(block.rule, block.reason, kind, target.name)
     assert target.pod is not None  # outdated members have pods
     state = observed.pool(target.pool)
     return RestartMember(
@@ -102,22 +118,25 @@ def next_restart(observed: Observed) -> RestartMember | Wait | None:
     )
 
 
-def _in_flight(observed: Observed, kind: str) -> Wait | None:
+def _in_flight(observed: Obs, rules: Rollout[Obs, M, W], kind: str) -> W | None:
     """A member being restarted, or restarted and not serving yet."""
     for state in observed.pools:
         for member in state.members:
             if member.pod is None or member.pod.terminating:
                 why = "its pod is terminating" if member.pod else "its pod is being recreated"
-                return Wait(p.RESTARTED_MEMBER_SERVES, f"{member.name}: {why}", kind, member.name)
+                waiting = f"{member.name}: {why}"
+                return rules.wait(RESTARTED_MEMBER_SERVES, waiting, kind, member.name)
     for state in observed.pools:
         for member in state.members:
-            if member.pod is None or member.pod.revision != state.revision or member.serving:
+            if member.pod is None or member.pod.revision != state.revision:
                 continue
-            if stalled := _stalled(observed, member):
-                return Wait(p.ROLLOUT_STALLED, stalled, kind, member.name)
-            why = p.not_serving_reason(member)
-            return Wait(
-                p.RESTARTED_MEMBER_SERVES,
+            if rules.serves(member):
+                continue
+            if stalled := _stalled(observed, rules, member):
+                return rules.wait(ROLLOUT_STALLED, stalled, kind, member.name)
+            why = rules.not_serving(member)
+            return rules.wait(
+                RESTARTED_MEMBER_SERVES,
                 f"{member.name} runs revision {state.revision} and does not serve yet: {why}",
                 kind,
                 member.name,
@@ -125,7 +144,7 @@ def _in_flight(observed: Observed, kind: str) -> Wait | None:
     return None
 
 
-def _stalled(observed: Observed, member: Member) -> str:
+def _stalled(observed: Obs, rules: Rollout[Obs, M, W], member: M) -> str:
     """Why the restarted `member` counts as not coming back ('' if it may
     still come back)."""
     if member.problem:
@@ -135,7 +154,7 @@ def _stalled(observed: Observed, member: Member) -> str:
         if started is None or observed.now - started < STALL_AFTER:
             return ""
         minutes = int((observed.now - started).total_seconds() // 60)
-        cause = f"not serving {minutes} min after it started: {p.not_serving_reason(member)}"
+        cause = f"not serving {minutes} min after it started: {rules.not_serving(member)}"
     return (
         f"{member.name} did not come back on the new revision ({cause}); nothing else"
         " restarts until it does, or until the spec returns to the revision the other"
@@ -143,18 +162,20 @@ def _stalled(observed: Observed, member: Member) -> str:
     )
 
 
-def _next_target(observed: Observed, stale: list[Member]) -> Member:
-    down = [m for m in stale if not m.serving]
+def _next_target(observed: Obs, rules: Rollout[Obs, M, W], stale: list[M]) -> M:
+    down = [m for m in stale if not rules.serves(m)]
     if down:
         return down[0]
     order = {s.name: i for i, s in enumerate(observed.pools)}
     return min(stale, key=lambda m: (order[m.pool], -m.ordinal))
 
 
-def rollout_progress(observed: Observed) -> tuple[int, int]:
+def rollout_progress(observed: Obs, rules: Rollout[Obs, M, W]) -> tuple[int, int]:
     """(members on their pool's revision and serving, members)."""
     members = [(m, s) for s in observed.pools for m in s.members]
     done = sum(
-        1 for m, s in members if m.pod is not None and m.pod.revision == s.revision and m.serving
+        1
+        for m, s in members
+        if m.pod is not None and m.pod.revision == s.revision and rules.serves(m)
     )
     return done, len(members)
