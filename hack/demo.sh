@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# `make demo`: the local cluster, the CRDs, the operator (as a Deployment) and
-# a three-member CassandraCluster from deploy/examples/, shown as it comes up.
+# `make demo`: the local cluster, the operator (the Helm chart
+# deploy/helm/navigator, installed with the pinned helm) and a three-member
+# CassandraCluster from deploy/examples/, shown as it comes up.
 # Idempotent: run it again and it reuses whatever is already there.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -16,11 +17,21 @@ eval "$(nav local env)"
 echo "==> the images: navigator-cassandra (Cassandra + pilot) and navigator (the operator)"
 uv run --locked python -m navigator.cassandra.pilot_image
 
-echo "==> the CRDs (deploy/crds) and the operator (deploy/local: deploy/operator with the local-test Cassandra profile)"
-kubectl apply --server-side --force-conflicts -f deploy/crds >/dev/null
+echo "==> the operator: helm upgrade --install of deploy/helm/navigator (values: deploy/local/values.yaml)"
+# Helm installs the chart's crds/ on a first install only: apply them first, so
+# that a re-run after the API changed keeps them current (docs/operator.md,
+# "Upgrade"). --take-ownership adopts what an older demo applied with kubectl.
+kubectl apply --server-side --force-conflicts -f deploy/helm/navigator/crds >/dev/null
 kubectl wait --for=condition=Established --timeout=60s \
   crd/cassandraclusters.navigator.dev crd/pilots.navigator.dev >/dev/null
-kubectl apply --server-side --force-conflicts -k deploy/local >/dev/null
+# The operator's namespace enforces the restricted Pod Security standard.
+kubectl get namespace navigator-system >/dev/null 2>&1 || kubectl create namespace navigator-system >/dev/null
+kubectl label namespace navigator-system --overwrite \
+  pod-security.kubernetes.io/enforce=restricted >/dev/null
+helm_start=$(date +%s)
+helm upgrade --install navigator deploy/helm/navigator --namespace navigator-system \
+  --take-ownership --values deploy/local/values.yaml --wait --timeout 5m
+echo "  helm: release navigator deployed in $(( $(date +%s) - helm_start ))s"
 kubectl -n navigator-system rollout status deployment/navigator-operator --timeout=180s
 
 echo "==> a 3-member Cassandra cluster (deploy/examples/cassandra-3-nodes.yaml)"
@@ -64,12 +75,15 @@ cat <<MSG
                      export NAVIGATOR_CQL_PASSWORD=\$(kubectl get secret ${cluster_name}-superuser -o jsonpath='{.data.password}' | base64 -d)
   connect (CQL):     uvx --from cqlsh cqlsh -u "\$user" -p "\$NAVIGATOR_CQL_PASSWORD" ${seed_ip} 9042
                      (any member's pod IP works; the host reaches pod IPs directly)
+  inside a member:   kubectl exec ${cluster_name}-rack1-0 -c cassandra -- nodetool status
+                     (cqlsh too; or kubectl port-forward pod/${cluster_name}-rack1-0 9042 for a client on 127.0.0.1)
   write and check:   uv run navigator check-data --contact-points ${seed_ip} --username "\$user" --duration 30
   scale out/in:      kubectl patch cassandracluster ${cluster_name} --type=json \\
                        -p '[{"op":"replace","path":"/spec/nodePools/0/replicas","value":4}]'
                      (back to 3: the operator decommissions the member first)
   pause changes:     kubectl patch cassandracluster ${cluster_name} --type=merge -p '{"spec":{"paused":true}}'
   operator logs:     kubectl -n navigator-system logs deployment/navigator-operator
+  the release:       helm -n navigator-system list        (helm is on the PATH of \`local env\`)
   tear down:         kubectl delete cassandracluster ${cluster_name}   (volumes are kept)
                      make down                                 (stops the whole local cluster)
 MSG

@@ -93,7 +93,11 @@ def cassandra_yaml(node: NodeConfig) -> dict[str, Any]:
             }
         ],
         "listen_address": node.address,
-        "rpc_address": node.address,
+        # CQL on every address of the node (as in the official image), so that
+        # a client in the pod (cqlsh) and `kubectl port-forward`, which both
+        # reach it on loopback, are served; clients are told the node address.
+        "rpc_address": "0.0.0.0",
+        "broadcast_rpc_address": node.address,
         "storage_port": STORAGE_PORT,
         "native_transport_port": CQL_PORT,
         "start_native_transport": True,

@@ -52,6 +52,10 @@ STAMP = f"{PILOT_HOME}/SOURCE-STAMP"
 REPO_ROOT = Path(__file__).resolve().parents[3]
 STAMPED = ("pyproject.toml", "uv.lock", "README.md")
 PYTHON_HOME = "/opt/python"
+# The dependency group (pyproject.toml) installed beside Navigator: what the
+# official image ships and the host-based local image lacks (cqlsh, on the
+# PATH from the pilot's bin/). nodetool is the Cassandra layer's bin/nodetool.
+IMAGE_GROUP = "image"
 
 
 def image_ref(version: str) -> str:
@@ -106,7 +110,8 @@ def _run(*argv: str, cwd: Path | None = None) -> str:
 
 
 def install_navigator(venv: Path, work: Path, repo: Path) -> None:
-    """A relocatable venv at ``venv`` with Navigator and its locked dependencies."""
+    """A relocatable venv at ``venv`` with Navigator, its locked dependencies
+    and the `IMAGE_GROUP`'s tools."""
     python = os.path.realpath(getattr(sys, "_base_executable", sys.executable))
     _run(_uv(), "venv", "--quiet", "--relocatable", "--python", python, str(venv))
     wheels = work / "wheels"
@@ -118,6 +123,8 @@ def install_navigator(venv: Path, work: Path, repo: Path) -> None:
             "export",
             "--frozen",
             "--no-dev",
+            "--group",
+            IMAGE_GROUP,
             "--no-hashes",
             "--no-emit-project",
             "--no-header",

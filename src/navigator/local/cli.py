@@ -13,7 +13,7 @@ from navigator.local import cluster
 from navigator.local.agent.config import NodeResources
 from navigator.local.agent.fleet import DEFAULT_ZONES, NodeSet
 from navigator.local.controlplane import ClusterConfig
-from navigator.local.paths import Binaries, default_state_dir
+from navigator.local.paths import Binaries, default_state_dir, helm_binary
 from navigator.versions import pinned
 
 state_dir_option = click.option(
@@ -96,11 +96,12 @@ def down(state_dir: Path) -> None:
 @local.command()
 @state_dir_option
 def env(state_dir: Path) -> None:
-    """Print shell exports for kubectl and KUBECONFIG: eval "$(navigator local env)"."""
+    """Print shell exports for kubectl, helm and KUBECONFIG: eval "$(navigator local env)"."""
     cfg = _config(state_dir.resolve())
-    kubectl_dir = Binaries.from_cache().kubectl.parent
+    tools = [Binaries.from_cache().kubectl.parent, helm_binary().parent]
+    path = ":".join(shlex.quote(str(d)) for d in tools)
     click.echo(f"export KUBECONFIG={shlex.quote(str(cfg.layout.admin_kubeconfig))}")
-    click.echo(f'export PATH={shlex.quote(str(kubectl_dir))}:"$PATH"')
+    click.echo(f'export PATH={path}:"$PATH"')
 
 
 @local.command()

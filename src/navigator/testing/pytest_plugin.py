@@ -15,7 +15,7 @@ import os
 import secrets
 import subprocess
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -81,15 +81,23 @@ class LocalCluster:
         timeout: float = 60,
     ) -> subprocess.CompletedProcess[str]:
         """Run the pinned kubectl against this cluster."""
-        argv: Sequence[str] = [str(self.binaries.kubectl), f"--kubeconfig={self.kubeconfig}", *args]
         proc = subprocess.run(
-            argv, input=input, capture_output=True, text=True, timeout=timeout, check=False
+            self.kubectl_argv(*args),
+            input=input,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
         )
         if check and proc.returncode != 0:
             raise AssertionError(
                 f"kubectl {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr}"
             )
         return proc
+
+    def kubectl_argv(self, *args: str) -> list[str]:
+        """The command line of the pinned kubectl against this cluster."""
+        return [str(self.binaries.kubectl), f"--kubeconfig={self.kubeconfig}", *args]
 
     def client(self) -> Client:
         return Client(config=KubeConfig.from_file(self.kubeconfig), field_manager="navigator-tests")

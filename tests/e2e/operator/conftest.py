@@ -45,21 +45,12 @@ NOTES: list[tuple[str, tuple[str, ...]]] = []
 
 
 @dataclass
-class Env:
-    """The cluster, the operator, the test namespace and kubectl helpers."""
+class Kube:
+    """The cluster, the test namespace and kubectl helpers (whoever runs the
+    operator: tests/e2e/deploy installs it in the cluster)."""
 
     cluster: LocalCluster
-    operator: OperatorProcess
     namespace: str
-
-    def record(self, scenario: str, seconds: float, report: Any, notes: Sequence[str] = ()) -> None:
-        """One row of the e2e report (a checker `Report`, or None where there
-        was nothing to write to: creating and deleting the cluster), and the
-        scenario's own figures as notes under the table."""
-        ROWS.append((scenario, seconds, report))
-        if notes:
-            NOTES.append((scenario, tuple(notes)))
-        write_report(ROWS, NOTES)
 
     def kubectl(self, *args: str, check: bool = True, input: str | None = None) -> str:
         return self.cluster.kubectl("-n", self.namespace, *args, check=check, input=input).stdout
@@ -125,6 +116,22 @@ class Env:
             "items"
         ) or []
         return [p["status"]["podIP"] for p in pods if (p.get("status") or {}).get("podIP")]
+
+
+@dataclass
+class Env(Kube):
+    """A `Kube` whose operator is a host process the tests may kill."""
+
+    operator: OperatorProcess
+
+    def record(self, scenario: str, seconds: float, report: Any, notes: Sequence[str] = ()) -> None:
+        """One row of the e2e report (a checker `Report`, or None where there
+        was nothing to write to: creating and deleting the cluster), and the
+        scenario's own figures as notes under the table."""
+        ROWS.append((scenario, seconds, report))
+        if notes:
+            NOTES.append((scenario, tuple(notes)))
+        write_report(ROWS, NOTES)
 
 
 def cql_login(
@@ -306,7 +313,7 @@ def operator_env(
         cassandra_profile=LOCAL_TEST.name,
     )
     op.start()
-    env = Env(local_cluster, op, namespace)
+    env = Env(local_cluster, namespace, op)
     try:
         yield env
     finally:

@@ -26,6 +26,7 @@ import pytest
 from agent_helpers import Agents, eventually, http, pod_manifest, web_container
 
 from navigator.local.agent.testimage import REF
+from navigator.testing.kubectl import port_forward as kubectl_port_forward
 
 pytestmark = pytest.mark.integration
 
@@ -46,9 +47,7 @@ def kubectl(agents: Agents, namespace: str, *args: str, **kw: Any) -> Any:
 
 
 def kubectl_argv(agents: Agents, namespace: str, *args: str) -> list[str]:
-    cluster = agents.cluster
-    return [str(cluster.binaries.kubectl), f"--kubeconfig={cluster.kubeconfig}", "-n", namespace,
-            *args]  # fmt: skip
+    return agents.cluster.kubectl_argv("-n", namespace, *args)
 
 
 def test_exec_runs_in_the_container_and_passes_the_exit_code(
@@ -154,22 +153,11 @@ def test_cp_copies_files_out_and_in(agents: Agents, namespace: str, tmp_path: Pa
     assert back.read_bytes() == payload.read_bytes(), got.stderr
 
 
-@contextlib.contextmanager
 def port_forward(
     agents: Agents, namespace: str, *args: str
-) -> Iterator[tuple[int, subprocess.Popen[str]]]:
+) -> contextlib.AbstractContextManager[tuple[int, subprocess.Popen[str]]]:
     """`kubectl port-forward ... :REMOTE`: the local port it chose, while it runs."""
-    argv = kubectl_argv(agents, namespace, "port-forward", *args)
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline()
-        found = re.search(r"Forwarding from 127\.0\.0\.1:(\d+)", line)
-        assert found, f"{line}{proc.stderr.read() if proc.poll() is not None else ''}"
-        yield int(found.group(1)), proc
-    finally:
-        proc.terminate()
-        proc.wait(10)
+    return kubectl_port_forward(kubectl_argv(agents, namespace, "port-forward", *args))
 
 
 def test_port_forward_to_a_pod_and_a_service(agents: Agents, namespace: str) -> None:

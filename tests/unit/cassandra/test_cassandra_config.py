@@ -37,7 +37,9 @@ NODE = NodeConfig(
 
 def test_yaml_binds_the_node_address_and_names_the_seeds() -> None:
     rendered = yaml.safe_load(render_cassandra_yaml(NODE))
-    assert rendered["listen_address"] == rendered["rpc_address"] == "10.250.0.2"
+    assert rendered["listen_address"] == rendered["broadcast_rpc_address"] == "10.250.0.2"
+    # CQL on loopback too: cqlsh in the pod and `kubectl port-forward` reach it there.
+    assert rendered["rpc_address"] == "0.0.0.0"
     seeds = rendered["seed_provider"][0]["parameters"][0]["seeds"]
     assert seeds == "10.250.0.1"
     assert rendered["endpoint_snitch"] == "GossipingPropertyFileSnitch"

@@ -47,6 +47,15 @@ def test_the_chart_lints(sets: tuple[str, ...]) -> None:
     assert "0 chart(s) failed" in lint(*sets)
 
 
+def test_the_local_clusters_values_lint_and_select_the_local_test_profile() -> None:
+    """`make demo` and tests/e2e/deploy/test_helm.py install with deploy/local/values.yaml."""
+    values = str(REPO / "deploy" / "local" / "values.yaml")
+    assert "0 chart(s) failed" in helm.run_helm("lint", "--strict", str(CHART), "-f", values)
+    rendered = yaml.safe_load_all(helm.run_helm("template", helm.RELEASE, str(CHART), "-f", values))
+    objects = [o for o in rendered if o]
+    assert env(objects)["NAVIGATOR_CASSANDRA_PROFILE"] == "local-test"
+
+
 def test_one_version_for_package_chart_and_image() -> None:
     chart = yaml.safe_load((CHART / "Chart.yaml").read_text())
     project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
